@@ -1,0 +1,27 @@
+"""live-relay: hand a live Chromium page to a person over WebRTC, behind a one-time link."""
+
+from .config import ConfigError, Settings, load_settings
+from .events import Event, EventType, Reason
+from .live import LiveManager, LiveSession
+from .options import LiveOptions, OptionsError, parse_live_options
+from .server import create_app, start_server
+from .store import MemoryStore, Store
+
+__all__ = [
+    "ConfigError",
+    "Event",
+    "EventType",
+    "LiveManager",
+    "LiveOptions",
+    "LiveSession",
+    "MemoryStore",
+    "OptionsError",
+    "Reason",
+    "Settings",
+    "Store",
+    "create_app",
+    "load_settings",
+    "parse_live_options",
+    "start_server",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,158 @@
+"""``Page.startScreencast`` on one target, decoded off the event loop into a ``FrameHub``.
+
+Every frame is acknowledged at once (Chromium sends no more until it is), and only the newest
+undecoded frame is kept: while one decode runs, a newer arrival replaces the waiting one, so a
+slow consumer drops stale frames and never builds a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from .cdp import CDPClosed, CDPError, CDPSession
+from .media import DecodeError, FrameDecoder, FrameHub, ImageFormat
+
+log = logging.getLogger(__name__)
+MAX_CLOCK_SKEW_S = 1.0
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    format: ImageFormat = "jpeg"
+    quality: int = 80
+    max_width: int = 1920
+    max_height: int = 1080
+
+    def to_cdp(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "format": self.format,
+            "maxWidth": self.max_width,
+            "maxHeight": self.max_height,
+            "everyNthFrame": 1,
+        }
+        if self.format == "jpeg":
+            params["quality"] = self.quality
+        return params
+
+
+@dataclass
+class CaptureStats:
+    received: int = 0
+    decoded: int = 0
+    dropped: int = 0
+    errors: int = 0
+
+
+def _decode(decoder: FrameDecoder, data_b64: str, fmt: ImageFormat) -> Any:
+    try:
+        raw = base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"screencast frame is not base64: {exc}") from exc
+    return decoder.decode(raw, fmt)
+
+
+class Screencast:
+    def __init__(
+        self, session: CDPSession, options: CaptureOptions, executor: Executor | None = None
+    ) -> None:
+        self.session = session
+        self.options = options
+        self.hub = FrameHub()
+        self.stats = CaptureStats()
+        self._executor = executor
+        self._decoder = FrameDecoder()
+        self._users = 0
+        self._running = False
+        self._lock = asyncio.Lock()
+        self._pending: tuple[str, float] | None = None
+        self._decoding: asyncio.Task[None] | None = None
+        self._newest_ts = 0.0
+        self.frame_size: tuple[int, int] | None = None
+
+    async def acquire(self) -> None:
+        """A viewer wants frames: start the screencast if it is the first."""
+        async with self._lock:
+            self._users += 1
+            if not self._running:
+                self.session.on("Page.screencastFrame", self._on_frame)
+                await self.session.send("Page.startScreencast", self.options.to_cdp())
+                self._running = True
+
+    async def release(self) -> None:
+        """A viewer left: stop the screencast once nobody watches."""
+        async with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0 and self._running:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        self._running = False
+        self.session.off("Page.screencastFrame", self._on_frame)
+        try:
+            await self.session.send("Page.stopScreencast", timeout_s=3)
+        except (CDPClosed, CDPError, TimeoutError):
+            pass  # the target is gone or going: nothing left to stop
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._running:
+                await self._stop()
+            self._users = 0
+        if self._decoding is not None:
+            self._decoding.cancel()
+            try:
+                await self._decoding
+            except asyncio.CancelledError:
+                pass
+        self.hub.close()
+
+    def _on_frame(self, params: dict[str, Any]) -> None:
+        ack_id = params.get("sessionId")
+        if ack_id is not None:
+            self.session.notify("Page.screencastFrameAck", {"sessionId": ack_id})
+        data = params.get("data")
+        if not isinstance(data, str):
+            return
+        self.stats.received += 1
+        meta = params.get("metadata") or {}
+        ts = meta.get("timestamp")
+        now_mono, now_wall = time.monotonic(), time.time()
+        captured_at = now_mono
+        if isinstance(ts, int | float):
+            if ts < self._newest_ts:
+                self.stats.dropped += 1
+                return  # out of order: an older frame than one we already have
+            self._newest_ts = ts
+            age = now_wall - ts
+            if 0 <= age <= MAX_CLOCK_SKEW_S:  # a skewed browser clock falls back to arrival
+                captured_at = now_mono - age
+        if self._pending is not None:
+            self.stats.dropped += 1
+        self._pending = (data, captured_at)
+        if self._decoding is None or self._decoding.done():
+            self._decoding = asyncio.create_task(self._decode_pending(), name="screencast-decode")
+
+    async def _decode_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending is not None:
+            data, captured_at = self._pending
+            self._pending = None
+            try:
+                frame = await loop.run_in_executor(
+                    self._executor, _decode, self._decoder, data, self.options.format
+                )
+            except DecodeError as exc:
+                self.stats.errors += 1
+                if self.stats.errors in (1, 10, 100) or self.stats.errors % 1000 == 0:
+                    log.warning("screencast: %s (%d so far)", exc, self.stats.errors)
+                continue
+            self.stats.decoded += 1
+            self.frame_size = (frame.width, frame.height)
+            self.hub.publish(frame, captured_at)

@@ -1,0 +1,159 @@
+"""``live-relay serve`` runs the service; ``live-relay demo`` shows it end to end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .browser import ChromiumNotFound, launch_chromium
+from .cdp import CDPClosed, CDPConnection, CDPError
+from .config import ConfigError, Settings, add_arguments, load_settings
+from .options import LiveOptions
+from .server import MANAGER, STORE, RunningServer, start_server
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+log = logging.getLogger("relay")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve(settings: Settings) -> None:
+    server = await start_server(settings)
+    log.info(
+        "live-relay listening on %s (store: %s)",
+        server.base_url,
+        "redis" if settings.redis_url else "in-process",
+    )
+    if not settings.api_keys:
+        log.warning("no API keys set: the API is open to anyone on this machine")
+    try:
+        await _wait_for_signal()
+    finally:
+        log.info("shutting down: open live sessions end with reason 'cancelled'")
+        await server.close()
+
+
+async def _demo_page_state(endpoint: str) -> str:
+    try:
+        conn = await CDPConnection.connect(endpoint)
+    except CDPClosed:
+        return "the demo browser is gone"
+    try:
+        targets = (await conn.send("Target.getTargets"))["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        session = await conn.attach(page["targetId"])
+        result = await session.send(
+            "Runtime.evaluate",
+            {"expression": "JSON.stringify(window.demo || null)", "returnByValue": True},
+        )
+        return f"page says {result['result'].get('value')} at {page['url']}"
+    except (CDPError, CDPClosed, TimeoutError, StopIteration, KeyError) as exc:
+        return f"could not read the page ({exc})"
+    finally:
+        await conn.close()
+
+
+async def demo(settings: Settings, timeout_ms: int) -> int:
+    server: RunningServer = await start_server(settings, {"/demo/": DEMO_DIR})
+    chromium = None
+    try:
+        try:
+            chromium = await launch_chromium(
+                settings.chromium, start_url=f"{server.base_url}/demo/signin.html"
+            )
+        except ChromiumNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        manager, store = server.app[MANAGER], server.app[STORE]
+        session, token = await manager.create(
+            LiveOptions(
+                browser_ws_endpoint=chromium.ws_endpoint, target_id=None, timeout_ms=timeout_ms
+            )
+        )
+        print("\nA Chromium page is waiting for a person. Open this one-time link in a browser:\n")
+        print(f"    {server.base_url}/live/{token}\n", flush=True)
+        print(
+            f"(valid {settings.link_ttl_s:g} s until opened; the session lasts "
+            f"{timeout_ms / 1000:g} s; sign in, enter the code, then press Done)\n",
+            flush=True,
+        )
+
+        async def follow() -> None:
+            async with store.events(session.id) as events:
+                async for event in events:
+                    print(f"event: {event.to_json()}", flush=True)
+                    if event.final:
+                        return
+
+        follower = asyncio.create_task(follow())
+        stop = asyncio.create_task(_wait_for_signal())
+        await asyncio.wait([follower, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not follower.done():
+            await session.end("cancelled")
+            await follower
+        page = await _demo_page_state(chromium.ws_endpoint)
+        print(f"\nliveComplete: reason={session.reason}; {page}")
+        return 0
+    finally:
+        if chromium is not None:
+            await chromium.close()
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="live-relay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="run the relay service")
+    add_arguments(serve_p)
+    demo_p = sub.add_parser(
+        "demo", help="launch Chromium on a demo sign-in page and print a live link"
+    )
+    add_arguments(demo_p)
+    demo_p.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=600_000,
+        help="how long the demo's live session lasts",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args=vars(args))
+        settings.check_bind()
+    except ConfigError as exc:
+        print(f"live-relay: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(settings))
+            return 0
+        return asyncio.run(demo(settings, args.session_timeout_ms))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"live-relay: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

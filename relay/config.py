@@ -1,0 +1,276 @@
+"""Settings, read once at start-up into a frozen dataclass.
+
+One table (``OPTIONS``) drives the environment variables, the command-line flags and the
+configuration reference in the README, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Codec = Literal["auto", "h264", "vp8"]
+CODECS: tuple[Codec, ...] = ("auto", "h264", "vp8")
+
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the relay cannot use."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in ``repr`` or logs."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: Secret | None = None
+
+    def to_browser(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential.value
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = ""
+    api_keys: tuple[Secret, ...] = ()
+    redis_url: Secret | None = None
+    redis_prefix: str = "live-relay:"
+    link_ttl_s: float = 300.0
+    live_timeout_ms: int = 300_000
+    reconnect_grace_s: float = 15.0
+    viewer_idle_s: float = 6.0
+    result_retention_s: float = 3600.0
+    ice_servers: tuple[IceServer, ...] = ()
+    codec: Codec = "auto"
+    chromium: str | None = None
+    web_dir: Path = DEFAULT_WEB_DIR
+    log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def check_bind(self) -> None:
+        """Refuse to expose an unauthenticated API beyond this machine."""
+        if self.api_keys or _is_loopback(self.host):
+            return
+        raise ConfigError(
+            f"refusing to listen on {self.host!r} without API keys: anyone who can reach it "
+            "could create live links. Set RELAY_API_KEYS (or --api-keys), or bind to 127.0.0.1."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        value = kind(raw)
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+    return parse
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be 0-65535")
+    return value
+
+
+def _keys(raw: str) -> tuple[Secret, ...]:
+    return tuple(Secret(k.strip()) for k in raw.split(",") if k.strip())
+
+
+def _codec(raw: str) -> Codec:
+    if raw not in CODECS:
+        raise ValueError(f"must be one of {', '.join(CODECS)}")
+    return raw  # type: ignore[return-value]
+
+
+def _url(raw: str) -> str:
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return raw
+
+
+def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
+    """Parse the JSON browsers take: ``[{"urls": ..., "username": ..., "credential": ...}]``."""
+    if not raw.strip():
+        return ()
+    data = json.loads(raw)
+    if not isinstance(data, list):
+        raise ValueError("must be a JSON list of {urls, username?, credential?}")
+    servers = []
+    for item in data:
+        if not isinstance(item, dict) or "urls" not in item:
+            raise ValueError("each ICE server needs 'urls'")
+        urls = item["urls"]
+        urls = (urls,) if isinstance(urls, str) else tuple(urls)
+        if not urls or not all(
+            isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns")
+            for u in urls
+        ):
+            raise ValueError(f"bad ICE server urls {urls!r}: use stun:, turn: or turns:")
+        cred = item.get("credential")
+        servers.append(
+            IceServer(urls, item.get("username"), Secret(cred) if cred is not None else None)
+        )
+    return tuple(servers)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "RELAY_HOST", str, "Address to listen on."),
+    Option("port", "RELAY_PORT", _port, "TCP port to listen on (0 picks a free one)."),
+    Option(
+        "public_base_url",
+        "RELAY_PUBLIC_BASE_URL",
+        _url,
+        "Base of the links handed to people, e.g. https://relay.example.com. "
+        "Default: http://HOST:PORT.",
+    ),
+    Option(
+        "api_keys",
+        "RELAY_API_KEYS",
+        _keys,
+        "Comma-separated API keys for /api/*. Without keys the relay binds to loopback only.",
+        secret=True,
+    ),
+    Option(
+        "redis_url",
+        "RELAY_REDIS_URL",
+        lambda s: Secret(s) if s else None,
+        "redis:// URL for links, state and events. Default: in-process store (one node).",
+        secret=True,
+    ),
+    Option("redis_prefix", "RELAY_REDIS_PREFIX", str, "Prefix of every Redis key and channel."),
+    Option(
+        "link_ttl_s",
+        "RELAY_LINK_TTL_S",
+        _positive(float),
+        "Seconds a link stays valid until first use.",
+    ),
+    Option(
+        "live_timeout_ms",
+        "RELAY_LIVE_TIMEOUT_MS",
+        _positive(int),
+        "Default life of a live session in ms when the request names no timeout.",
+    ),
+    Option(
+        "reconnect_grace_s",
+        "RELAY_RECONNECT_GRACE_S",
+        _positive(float),
+        "Seconds a viewer whose connection dropped may take to reconnect.",
+    ),
+    Option(
+        "viewer_idle_s",
+        "RELAY_VIEWER_IDLE_S",
+        _positive(float),
+        "Seconds without a heartbeat after which a viewer counts as gone (then the grace starts).",
+    ),
+    Option(
+        "result_retention_s",
+        "RELAY_RESULT_RETENTION_S",
+        _positive(float),
+        "Seconds an ended session's final state stays readable.",
+    ),
+    Option(
+        "ice_servers",
+        "RELAY_ICE_SERVERS",
+        parse_ice_servers,
+        'JSON list of STUN/TURN servers, e.g. [{"urls":"turn:t.example:3478",'
+        '"username":"u","credential":"p"}]. Default: none (no public STUN is contacted).',
+        secret=True,
+    ),
+    Option(
+        "codec",
+        "RELAY_CODEC",
+        _codec,
+        "Video codec: auto (H.264 if the viewer has it, else VP8), h264, vp8.",
+    ),
+    Option(
+        "chromium",
+        "RELAY_CHROMIUM",
+        str,
+        "Chromium binary for `demo`. Default: a Playwright-installed browser, then system paths.",
+    ),
+    Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
+    Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        parser.add_argument(opt.flag, dest=opt.name, default=None, metavar=opt.env, help=opt.help)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, args: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Build settings from defaults, then the environment, then command-line flags."""
+    env = os.environ if env is None else env
+    args = args or {}
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        raw = args.get(opt.name)
+        source = opt.flag
+        if raw is None:
+            raw, source = env.get(opt.env), opt.env
+        if raw is None:
+            continue
+        try:
+            values[opt.name] = opt.parse(raw)
+        except (ValueError, json.JSONDecodeError) as exc:
+            shown = "(hidden)" if opt.secret else repr(raw)
+            raise ConfigError(f"{source}={shown}: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    return replace(Settings(), **{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,55 @@
+"""Event names and payloads shared by Redis, server-sent events and (later) webhooks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+EventType = Literal["viewerConnected", "viewerDisconnected", "liveComplete"]
+Reason = Literal["done", "closed", "timeout", "targetClosed", "cancelled"]
+REASONS: tuple[Reason, ...] = ("done", "closed", "timeout", "targetClosed", "cancelled")
+FINAL_EVENT: EventType = "liveComplete"
+
+
+def iso_now() -> str:
+    return iso(datetime.now(UTC).timestamp())
+
+
+def iso(epoch_s: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch_s, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    id: str
+    at: str
+    reason: Reason | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.type == FINAL_EVENT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Event:
+        data = json.loads(raw)
+        return cls(type=data["type"], id=data["id"], at=data["at"], reason=data.get("reason"))
+
+    def sse(self) -> bytes:
+        return f"event: {self.type}\ndata: {self.to_json()}\n\n".encode()
+
+
+def live_complete(live_id: str, reason: Reason) -> Event:
+    return Event(type="liveComplete", id=live_id, at=iso_now(), reason=reason)

@@ -1,0 +1,384 @@
+"""Live sessions: one target, one one-time link, at most one viewer at a time.
+
+A session is ``pending`` until its link is redeemed, ``live`` while a viewer is connected,
+``reconnecting`` while a dropped viewer may come back (``reconnect_grace_s``), then ``ended``
+with one reason. Ending is idempotent and always publishes ``liveComplete`` exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any, Literal
+
+import aiohttp
+
+from . import protocol, tokens
+from .capture import CaptureOptions, Screencast
+from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
+from .config import Settings
+from .events import Event, Reason, iso, iso_now, live_complete
+from .options import LiveOptions
+from .store import Store
+from .whep import ViewerPeer, offered_video_codecs, pick_codecs
+
+log = logging.getLogger(__name__)
+Status = Literal["pending", "live", "reconnecting", "ended"]
+
+
+class LinkRefused(Exception):
+    """The one answer for a link that is unknown, expired or already used."""
+
+
+class ViewerRefused(Exception):
+    """A reconnect, goodbye or Done without a valid viewer credential."""
+
+
+class SessionGone(Exception):
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(f"live session ended ({reason})")
+        self.reason = reason
+
+
+class CreateError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def capture_options(options: LiveOptions) -> CaptureOptions:
+    # The screencast's JPEG quality follows the session's quality; the full ladder
+    # (resolution and bitrate caps) belongs to the performance work.
+    return CaptureOptions(format=options.type, quality=options.quality)
+
+
+class LiveSession:
+    def __init__(
+        self,
+        manager: LiveManager,
+        live_id: str,
+        digest: str,
+        options: LiveOptions,
+        conn: CDPConnection,
+        target: CDPSession,
+    ) -> None:
+        settings = manager.settings
+        self.manager, self.id, self.digest, self.options = manager, live_id, digest, options
+        self.conn, self.target = conn, target
+        self.screencast = Screencast(target, capture_options(options))
+        self.status: Status = "pending"
+        self.reason: Reason | None = None
+        self.created_at = time.time()
+        self.link_expires_at = self.created_at + settings.link_ttl_s
+        self.ends_at = self.created_at + options.timeout_s
+        self.ended_at: float | None = None
+        self.peer: ViewerPeer | None = None
+        self.viewer_id: str | None = None
+        self._credential_hash: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._grace: asyncio.Task[None] | None = None
+        self._finish: asyncio.Task[None] | None = None
+        self.bad_messages = 0
+        self.codec: str | None = None
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{name}:{self.id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def link_valid(self) -> bool:
+        return self.status == "pending" and time.time() < self.link_expires_at
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "createdAt": iso(self.created_at),
+            "expiresAt": iso(self.link_expires_at),
+            "endsAt": iso(self.ends_at),
+            "endedAt": iso(self.ended_at) if self.ended_at else None,
+            "viewerCount": 1 if self.status == "live" else 0,
+            "codec": self.codec,
+            **self.options.public(),
+            "targetId": self.target.target_id,
+        }
+
+    async def save(self) -> None:
+        remaining = max(0.0, self.ends_at - time.time())
+        await self.manager.store.put_state(
+            self.id, self.state(), remaining + self.manager.settings.result_retention_s
+        )
+
+    async def _publish(self, event: Event) -> None:
+        try:
+            await self.manager.store.publish(event, self.manager.settings.result_retention_s)
+        except Exception:
+            log.exception("live %s: could not publish %s", self.id[:8], event.type)
+
+    def start(self) -> None:
+        self._spawn(self._watch(), "live-watch")
+
+    async def _watch(self) -> None:
+        timeout = asyncio.sleep(max(0.0, self.ends_at - time.time()))
+        done, _ = await asyncio.wait(
+            [asyncio.ensure_future(timeout), self.target.ended],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self.target.ended in done:
+            log.info("live %s: target %s", self.id[:8], self.target.ended.result())
+            await self.end("targetClosed")
+        else:
+            await self.end("timeout")
+
+    # -- viewers -----------------------------------------------------------------------------
+
+    async def attach_viewer(self, offer: str, codecs: list[str]) -> str:
+        """Answer a viewer's offer; a previous viewer connection, if any, is replaced."""
+        peer = ViewerPeer(
+            self.screencast.hub, self.manager.settings.ice_servers, self._on_message, self._on_lost
+        )
+        try:
+            await self.screencast.acquire()  # frames start while ICE and DTLS run
+            try:
+                answer = await peer.answer(offer, codecs)
+            except BaseException:
+                await self.screencast.release()
+                raise
+        except BaseException:
+            await peer.close()
+            raise
+        old, self.peer = self.peer, peer
+        if old is not None:
+            await self._drop_peer(old)
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        self.status, self.codec = "live", peer.codec
+        self._spawn(self._watchdog(peer), "viewer-watchdog")
+        log.info("live %s: viewer connected (%s)", self.id[:8], peer.codec)
+        await self.save()
+        await self._publish(Event("viewerConnected", self.id, iso_now()))
+        return answer
+
+    def new_credential(self) -> str:
+        credential = tokens.new_token()
+        self._credential_hash = tokens.token_hash(credential)
+        self.viewer_id = tokens.new_id()
+        return credential
+
+    def check_credential(self, credential: str) -> None:
+        if self._credential_hash is None or not tokens.same_secret(
+            credential, self._credential_hash
+        ):
+            raise ViewerRefused
+
+    async def _drop_peer(self, peer: ViewerPeer) -> None:
+        if peer.closed:
+            return
+        await peer.close()
+        await self.screencast.release()
+
+    def _on_lost(self, peer: ViewerPeer) -> None:
+        if peer is self.peer and self._finish is None:
+            self._spawn(self._lose(peer), "viewer-lost")
+
+    async def _lose(self, peer: ViewerPeer) -> None:
+        if peer is not self.peer or self._finish is not None:
+            return
+        self.peer = None
+        await self._drop_peer(peer)
+        self.status = "reconnecting"
+        log.info("live %s: viewer lost; waiting %gs for it", self.id[:8], self._grace_s)
+        self._grace = self._spawn(self._grace_timer(), "reconnect-grace")
+        await self.save()
+        await self._publish(Event("viewerDisconnected", self.id, iso_now()))
+
+    @property
+    def _grace_s(self) -> float:
+        return self.manager.settings.reconnect_grace_s
+
+    async def _grace_timer(self) -> None:
+        await asyncio.sleep(self._grace_s)
+        await self.end("closed")
+
+    async def _watchdog(self, peer: ViewerPeer) -> None:
+        """A viewer that stops sending heartbeats is gone, even if ICE has not noticed yet."""
+        idle_s = self.manager.settings.viewer_idle_s
+        await asyncio.sleep(idle_s)  # room for ICE, DTLS and the data channel to come up
+        while peer is self.peer and not peer.closed:
+            if time.monotonic() - peer.last_seen > idle_s:
+                self._on_lost(peer)
+                return
+            await asyncio.sleep(min(1.0, idle_s / 4))
+
+    def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
+        if peer is not self.peer:
+            return
+        try:
+            message = protocol.parse(raw)
+        except protocol.ProtocolError as exc:
+            self.bad_messages += 1
+            if self.bad_messages in (1, 10) or self.bad_messages % 100 == 0:
+                log.warning(
+                    "live %s: dropped viewer message: %s (%d so far)",
+                    self.id[:8],
+                    exc,
+                    self.bad_messages,
+                )
+            return
+        if isinstance(message, protocol.Ping):
+            peer.send(
+                protocol.server_message(
+                    "pong",
+                    ts=message.ts,
+                    now=int(time.time() * 1000),
+                    endsInMs=int(max(0.0, self.ends_at - time.time()) * 1000),
+                    frame=list(self.screencast.frame_size or (0, 0)),
+                )
+            )
+        elif isinstance(message, protocol.Done):
+            self._spawn(self.end("done"), "viewer-done")
+
+    # -- ending ------------------------------------------------------------------------------
+
+    async def end(self, reason: Reason) -> None:
+        """End the session once; later calls wait for the first one to finish."""
+        if self._finish is None:
+            self._finish = asyncio.create_task(self._end(reason), name=f"live-end:{self.id[:8]}")
+        await asyncio.shield(self._finish)
+
+    async def _end(self, reason: Reason) -> None:
+        self.reason, self.status, self.ended_at = reason, "ended", time.time()
+        log.info("live %s: ended (%s)", self.id[:8], reason)
+        me = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not me:
+                task.cancel()
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            peer.send(protocol.server_message("end", reason=reason))
+            await asyncio.sleep(0.05)  # let the goodbye leave before DTLS closes
+            await peer.close()
+        await self.screencast.close()
+        await self.target.detach()
+        await self.conn.close()
+        self.manager._forget(self)
+        try:
+            await self.manager.store.delete_link(self.digest)
+            await self.save()
+        except Exception:
+            log.exception("live %s: could not store the final state", self.id[:8])
+        await self._publish(live_complete(self.id, reason))
+        await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
+
+
+class LiveManager:
+    """Creates live sessions and routes links and viewers to them (this node's sessions)."""
+
+    def __init__(self, settings: Settings, store: Store, http: aiohttp.ClientSession) -> None:
+        self.settings, self.store, self.http = settings, store, http
+        self.sessions: dict[str, LiveSession] = {}
+        self._by_digest: dict[str, LiveSession] = {}
+        self._by_viewer: dict[str, LiveSession] = {}
+
+    def _forget(self, session: LiveSession) -> None:
+        self.sessions.pop(session.id, None)
+        self._by_digest.pop(session.digest, None)
+        viewer_id = session.viewer_id
+        if viewer_id:
+            # A viewer coming back after the end still learns why it ended, for a while.
+            asyncio.get_running_loop().call_later(
+                min(self.settings.result_retention_s, 600), self._by_viewer.pop, viewer_id, None
+            )
+
+    async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
+        try:
+            conn = await CDPConnection.connect(options.browser_ws_endpoint, self.http)
+        except (CDPClosed, ValueError) as exc:
+            raise CreateError(502, f"cannot reach the browser: {tokens.redact(str(exc))}") from None
+        try:
+            target = await self._attach(conn, options.target_id)
+            token, live_id = tokens.new_token(), tokens.new_id()
+            digest = tokens.token_hash(token)
+            session = LiveSession(self, live_id, digest, options, conn, target)
+            await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
+            await session.save()
+        except BaseException:
+            await conn.close()
+            raise
+        self.sessions[live_id] = session
+        self._by_digest[digest] = session
+        session.start()
+        log.info("live %s: created for target %s", live_id[:8], target.target_id)
+        return session, token
+
+    async def _attach(self, conn: CDPConnection, target_id: str | None) -> CDPSession:
+        try:
+            if target_id is None:
+                infos = (await conn.send("Target.getTargets")).get("targetInfos", [])
+                pages = [t for t in infos if t.get("type") == "page"]
+                if not pages:
+                    raise CreateError(400, "the browser has no page to show; pass targetId")
+                target_id = pages[0]["targetId"]
+            else:
+                await conn.send("Target.getTargetInfo", {"targetId": target_id})
+            target = await conn.attach(target_id)
+            with contextlib.suppress(CDPError):
+                await target.send("Inspector.enable")  # for Inspector.targetCrashed
+            return target
+        except CDPError as exc:
+            raise CreateError(404, f"no such target in that browser: {exc.message}") from None
+        except (CDPClosed, TimeoutError) as exc:
+            raise CreateError(502, f"the browser stopped answering: {exc}") from None
+
+    async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str]:
+        """Spend a link on a viewer's offer: (session, credential, answer SDP)."""
+        digest = tokens.token_hash(token) if tokens.looks_like_token(token) else ""
+        session = self._by_digest.get(digest)
+        if session is None or not session.link_valid:
+            raise LinkRefused
+        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        if await self.store.consume_link(digest) is None:
+            raise LinkRefused
+        self._by_digest.pop(digest, None)
+        credential = session.new_credential()
+        try:
+            answer = await session.attach_viewer(offer, codecs)
+        except BaseException:
+            # Nothing was shown to anyone: give the link back rather than lose it.
+            self._by_digest[digest] = session
+            session._credential_hash = session.viewer_id = None
+            remaining = session.link_expires_at - time.time()
+            if remaining > 0:
+                await self.store.put_link(digest, session.id, remaining)
+            raise
+        assert session.viewer_id is not None
+        self._by_viewer[session.viewer_id] = session
+        return session, credential, answer
+
+    def viewer_session(self, viewer_id: str, credential: str) -> LiveSession:
+        session = self._by_viewer.get(viewer_id)
+        if session is None:
+            raise ViewerRefused
+        session.check_credential(credential)
+        if session._finish is not None:
+            raise SessionGone(session.reason)
+        return session
+
+    async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:
+        session = self.viewer_session(viewer_id, credential)
+        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        return await session.attach_viewer(offer, codecs)
+
+    async def close(self) -> None:
+        await asyncio.gather(
+            *(s.end("cancelled") for s in list(self.sessions.values())), return_exceptions=True
+        )

@@ -1,0 +1,104 @@
+"""Options of a live session, parsed from a request body: pure code, clear errors.
+
+The names are browserless' (``quality``, ``type``, ``timeout``, ``resizable``,
+``interactable``) so scripts written for it carry over unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .media import ImageFormat
+
+MAX_TIMEOUT_MS = 24 * 3600 * 1000
+DEFAULT_QUALITY = 70
+
+
+class OptionsError(ValueError):
+    """A request option is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    browser_ws_endpoint: str
+    target_id: str | None
+    timeout_ms: int
+    quality: int = DEFAULT_QUALITY
+    type: ImageFormat = "jpeg"
+    resizable: bool = True
+    interactable: bool = True
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_ms / 1000
+
+    def public(self) -> dict[str, Any]:
+        """The options as reported back; never the endpoint, which may carry a browser's key."""
+        return {
+            "targetId": self.target_id,
+            "quality": self.quality,
+            "type": self.type,
+            "resizable": self.resizable,
+            "interactable": self.interactable,
+            "timeout": self.timeout_ms,
+        }
+
+
+_KNOWN = {
+    "browserWSEndpoint",
+    "targetId",
+    "quality",
+    "type",
+    "resizable",
+    "interactable",
+    "timeout",
+}
+
+
+def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise OptionsError(f"{key} must be true or false")
+    return value
+
+
+def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionsError(f"{key} must be a whole number")
+    if not low <= value <= high:
+        raise OptionsError(f"{key} must be between {low} and {high}")
+    return value
+
+
+def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
+    if not isinstance(body, dict):
+        raise OptionsError("the request body must be a JSON object")
+    unknown = sorted(set(body) - _KNOWN)
+    if unknown:
+        raise OptionsError(f"unknown option(s): {', '.join(unknown)[:200]}")
+    endpoint = body.get("browserWSEndpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise OptionsError("browserWSEndpoint is required: the browser's ws:// or http:// URL")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
+        raise OptionsError("browserWSEndpoint must be a ws://, wss://, http:// or https:// URL")
+    target = body.get("targetId")
+    if target is not None and (not isinstance(target, str) or not 0 < len(target) <= 128):
+        raise OptionsError("targetId must be a non-empty string")
+    kind = body.get("type", "jpeg")
+    if kind not in ("jpeg", "png"):
+        raise OptionsError('type must be "jpeg" or "png"')
+    return LiveOptions(
+        browser_ws_endpoint=endpoint,
+        target_id=target,
+        timeout_ms=_int(body, "timeout", default_timeout_ms, 1, MAX_TIMEOUT_MS),
+        quality=_int(body, "quality", DEFAULT_QUALITY, 1, 100),
+        type=kind,
+        resizable=_bool(body, "resizable", True),
+        interactable=_bool(body, "interactable", True),
+    )

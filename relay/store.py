@@ -1,0 +1,158 @@
+"""Where links, live-session state and events live: one interface, two backends.
+
+``MemoryStore`` serves a single node with no dependencies; ``RedisStore`` (in
+``store_redis``) lets several nodes share links and lets scripts listen on Redis directly.
+Both pass the same contract tests (``tests/test_store.py``).
+
+Only token digests are ever handed to a store, never tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .events import Event
+
+
+class Store(ABC):
+    """Links are consumed at most once; the final event of a session is kept for latecomers."""
+
+    @abstractmethod
+    async def put_link(self, digest: str, live_id: str, ttl_s: float) -> None: ...
+
+    @abstractmethod
+    async def consume_link(self, digest: str) -> str | None:
+        """Atomically take the link: the first caller gets the live id, every other gets None."""
+
+    @abstractmethod
+    async def delete_link(self, digest: str) -> None: ...
+
+    @abstractmethod
+    async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None: ...
+
+    @abstractmethod
+    async def get_state(self, live_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def publish(self, event: Event, retention_s: float) -> None:
+        """Send an event to subscribers; a final event is also kept for ``retention_s``."""
+
+    @abstractmethod
+    async def get_final(self, live_id: str) -> Event | None: ...
+
+    @abstractmethod
+    def _subscribe(self, live_id: str) -> Any:
+        """An async context manager yielding an async iterator of events on the live id."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @asynccontextmanager
+    async def events(self, live_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        """Events of one live session, ending with its final event however late one arrives.
+
+        Subscribing happens before the final state is read, so no event falls in between.
+        """
+        async with self._subscribe(live_id) as live:
+
+            async def stream() -> AsyncIterator[Event]:
+                final = await self.get_final(live_id)
+                if final is not None:
+                    yield final
+                    return
+                async for event in live:
+                    yield event
+                    if event.final:
+                        return
+
+            yield stream()
+
+
+class _Entry:
+    __slots__ = ("expires", "value")
+
+    def __init__(self, value: str, ttl_s: float) -> None:
+        self.value = value
+        self.expires = time.monotonic() + ttl_s
+
+
+class MemoryStore(Store):
+    """In-process store for a single node. Atomic because the event loop is single-threaded."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, _Entry] = {}
+        self._subs: dict[str, set[asyncio.Queue[Event]]] = {}
+
+    def _get(self, key: str) -> str | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            del self._data[key]
+            return None
+        return entry.value
+
+    def _set(self, key: str, value: str, ttl_s: float) -> None:
+        self._data[key] = _Entry(value, ttl_s)
+        if len(self._data) % 256 == 0:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, e in self._data.items() if e.expires <= now]:
+            del self._data[key]
+
+    async def put_link(self, digest: str, live_id: str, ttl_s: float) -> None:
+        self._set(f"link:{digest}", live_id, ttl_s)
+
+    async def consume_link(self, digest: str) -> str | None:
+        value = self._get(f"link:{digest}")
+        self._data.pop(f"link:{digest}", None)
+        return value
+
+    async def delete_link(self, digest: str) -> None:
+        self._data.pop(f"link:{digest}", None)
+
+    async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None:
+        self._set(f"state:{live_id}", json.dumps(state), ttl_s)
+
+    async def get_state(self, live_id: str) -> dict[str, Any] | None:
+        raw = self._get(f"state:{live_id}")
+        return None if raw is None else json.loads(raw)
+
+    async def publish(self, event: Event, retention_s: float) -> None:
+        if event.final:
+            self._set(f"final:{event.id}", event.to_json(), retention_s)
+        for queue in self._subs.get(event.id, ()):
+            queue.put_nowait(event)
+
+    async def get_final(self, live_id: str) -> Event | None:
+        raw = self._get(f"final:{live_id}")
+        return None if raw is None else Event.from_json(raw)
+
+    @asynccontextmanager
+    async def _subscribe(self, live_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subs.setdefault(live_id, set()).add(queue)
+
+        async def stream() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield stream()
+        finally:
+            subs = self._subs.get(live_id)
+            if subs is not None:
+                subs.discard(queue)
+                if not subs:
+                    del self._subs[live_id]

@@ -1,0 +1,154 @@
+"""WHEP (WebRTC-HTTP Egress Protocol) peers: the viewer offers, the relay answers.
+
+The viewer makes the offer, so aiortc answers and takes the DTLS client role, the robust
+direction. The offer is checked before anything is spent on it (a one-time link is only
+consumed by an offer the relay can actually answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import SessionDescription
+
+from .config import Codec, IceServer
+from .media import FrameHub, ScreencastTrack
+
+log = logging.getLogger(__name__)
+MAX_SDP_BYTES = 64 * 1024
+SDP_CONTENT_TYPE = "application/sdp"
+
+
+class OfferError(ValueError):
+    """The viewer's SDP offer cannot be answered; the message is safe to show the viewer."""
+
+
+def offered_video_codecs(sdp: str) -> set[str]:
+    """Check the offer's shape and return the video codec names it accepts (upper case)."""
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise OfferError("offer is too large")
+    try:
+        desc = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises whatever the bad line provokes
+        raise OfferError("offer is not valid SDP") from exc
+    video = [m for m in desc.media if m.kind == "video"]
+    if not video:
+        raise OfferError("offer has no video section")
+    if video[0].direction not in ("recvonly", "sendrecv"):
+        raise OfferError("offer does not receive video")
+    if not video[0].ice.usernameFragment or not video[0].dtls:
+        raise OfferError("offer lacks ICE credentials or a DTLS fingerprint")
+    return {c.name.upper() for c in video[0].rtp.codecs}
+
+
+def pick_codecs(offered: set[str], codec: Codec) -> list[str]:
+    """Codec names to prefer, best first, limited to what the viewer can decode."""
+    wanted = {"auto": ["H264", "VP8"], "h264": ["H264"], "vp8": ["VP8"]}[codec]
+    usable = [name for name in wanted if name in offered]
+    if not usable:
+        need = " or ".join(wanted)
+        raise OfferError(f"the viewer's browser cannot decode {need}")
+    return usable
+
+
+def _capabilities(names: list[str]) -> list[RTCRtpCodecCapability]:
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    ordered = [c for name in names for c in caps if c.name.upper() == name]
+    ordered += [c for c in caps if c.name.lower() == "rtx"]
+    return ordered
+
+
+def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
+    # An explicit empty list matters: with None, aiortc falls back to a public Google STUN server.
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(
+                urls=list(s.urls),
+                username=s.username,
+                credential=s.credential.value if s.credential else None,
+            )
+            for s in servers
+        ]
+    )
+
+
+class ViewerPeer:
+    """One peer connection to one viewer page."""
+
+    def __init__(
+        self,
+        hub: FrameHub,
+        ice_servers: tuple[IceServer, ...],
+        on_message: Callable[[ViewerPeer, str | bytes], None],
+        on_lost: Callable[[ViewerPeer], None],
+    ) -> None:
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.track = ScreencastTrack(hub)
+        self.channel: RTCDataChannel | None = None
+        self.last_seen = time.monotonic()
+        self.codec: str | None = None
+        self.closed = False
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if self.channel is not None:
+            log.info("viewer opened a second data channel; ignoring it")
+            return
+        self.channel = channel
+        self.last_seen = time.monotonic()
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            self.last_seen = time.monotonic()
+            self._on_message(self, message)
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state in ("failed", "closed") and not self.closed:
+            self._on_lost(self)
+
+    async def answer(self, offer_sdp: str, codecs: list[str]) -> str:
+        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+        transceiver.setCodecPreferences(_capabilities(codecs))
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)  # gathers every candidate: no trickle needed
+        sdp = self.pc.localDescription.sdp
+        video = next(m for m in SessionDescription.parse(sdp).media if m.kind == "video")
+        self.codec = next((c.name for c in video.rtp.codecs if c.name.lower() != "rtx"), None)
+        return sdp
+
+    def send(self, text: str) -> None:
+        if self.channel is not None and self.channel.readyState == "open":
+            try:
+                self.channel.send(text)
+            except Exception as exc:  # a channel closing under us is not worth a crash
+                log.debug("data channel send failed: %s", exc)
+
+    def stats(self) -> dict[str, Any]:
+        return {"codec": self.codec, "connectionState": self.pc.connectionState}
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.track.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pc.close(), 5)

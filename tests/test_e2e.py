@@ -1,0 +1,228 @@
+"""End to end: source Chromium -> relay -> WebRTC -> viewer Chromium, all real, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+import pytest
+
+from relay.live import LiveSession
+from relay.server import MANAGER, RunningServer
+
+from .conftest import (
+    FRAMES_DECODED_JS,
+    WAIT_COLOUR_JS,
+    SourcePage,
+    StartRelay,
+    ViewerBrowser,
+    create_live,
+    eventually,
+    wait_playing,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def session_of(server: RunningServer, live_id: str) -> LiveSession:
+    return server.app[MANAGER].sessions[live_id]
+
+
+async def test_viewer_decodes_frames_and_sees_a_colour_change(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    # The token left the address bar as soon as the page had it.
+    assert "/live/" in page.url and live["liveURL"].rsplit("/", 1)[1] not in page.url
+
+    frames_before = await page.evaluate(FRAMES_DECODED_JS)
+    time_before = await page.evaluate("document.getElementById('video').currentTime")
+    took_ms, _ = await asyncio.gather(
+        page.evaluate(WAIT_COLOUR_JS, [[0, 200, 0], 1000]),
+        source.set_colour("rgb(0,200,0)"),
+    )
+    assert 0 <= took_ms <= 1000, f"colour change not seen within a second ({took_ms})"
+    await asyncio.sleep(1.2)  # even a static page gets repeat frames
+    assert await page.evaluate(FRAMES_DECODED_JS) > frames_before
+    assert await page.evaluate("document.getElementById('video').currentTime") > time_before
+    state = session_of(relay, live["id"]).state()
+    assert state["status"] == "live" and state["codec"] in ("H264", "VP8")
+
+
+async def test_second_opening_is_refused_and_first_keeps_playing(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    first = await viewer.open(live["liveURL"])
+    await wait_playing(first)
+    second = await viewer.open(live["liveURL"])
+    await second.wait_for_function(
+        "() => window.liveRelay.state === 'invalid'", timeout=10000)
+    assert "not valid" in await second.inner_text("#message")
+    before = await first.evaluate(FRAMES_DECODED_JS)
+    took_ms, _ = await asyncio.gather(
+        first.evaluate(WAIT_COLOUR_JS, [[0, 0, 255], 1000]), source.set_colour("rgb(0,0,255)")
+    )
+    assert took_ms >= 0
+    assert await first.evaluate(FRAMES_DECODED_JS) > before
+    assert await first.evaluate("window.liveRelay.state") == "live"
+
+
+async def _offer_status(url: str, offer: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            url + "/whep", data=offer, headers={"Content-Type": "application/sdp"}
+        ) as resp:
+            return resp.status, await resp.text()
+
+
+async def _browser_offer(viewer: ViewerBrowser, base_url: str) -> str:
+    page = await viewer.open(base_url + "/healthz")
+    return await page.evaluate(
+        """async () => {
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver('video', {direction: 'recvonly'});
+          pc.createDataChannel('relay');
+          await pc.setLocalDescription(await pc.createOffer());
+          await new Promise(r => setTimeout(r, 300));
+          return pc.localDescription.sdp;
+        }"""
+    )
+
+
+async def test_expired_and_unknown_links_get_the_same_refusal(
+    start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(link_ttl_s=0.5)
+    live = await create_live(relay, source)
+    offer = await _browser_offer(viewer, relay.base_url)
+    await asyncio.sleep(0.8)
+    expired = await _offer_status(live["liveURL"], offer)
+    unknown = await _offer_status(f"{relay.base_url}/live/{'A' * 43}", offer)
+    garbage = await _offer_status(f"{relay.base_url}/live/nope", offer)
+    assert expired[0] == 404
+    assert expired == unknown == garbage
+
+    # And a used link answers exactly the same.
+    used_live = await create_live(relay, source)
+    page = await viewer.open(used_live["liveURL"])
+    await page.wait_for_function(
+        "() => window.liveRelay.state !== 'connecting'", timeout=10000)
+    assert await _offer_status(used_live["liveURL"], offer) == expired
+
+
+async def test_bad_offer_does_not_spend_the_link(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    status, text = await _offer_status(live["liveURL"], "v=0\r\nthis is not sdp\r\n")
+    assert status == 400 and text.strip()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(live["liveURL"] + "/whep", data="v=0") as resp:
+            assert resp.status == 415
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+
+
+async def test_target_closed_ends_the_session_and_leaves_nothing_behind(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    session = session_of(relay, live["id"])
+    peer = session.peer
+    assert peer is not None
+    await source.conn.send("Target.closeTarget", {"targetId": source.target_id})
+    await page.wait_for_function(
+        "() => window.liveRelay.state === 'ended'", timeout=10000)
+    assert await page.evaluate("window.liveRelay.reason") == "targetClosed"
+    assert session.reason == "targetClosed"
+    assert live["id"] not in relay.app[MANAGER].sessions
+    assert peer.pc.connectionState == "closed"
+    assert session.conn.closed.done()
+    await asyncio.sleep(0.2)
+    ours = [
+        t.get_name()
+        for t in asyncio.all_tasks()
+        if t.get_name().startswith(("live-", "viewer-", "reconnect-", "screencast-", "cdp-"))
+        and not t.done()
+    ]
+    # Only the test's own CDP connection to the source browser may still be reading.
+    assert ours.count("cdp-reader") <= 1 and [n for n in ours if n != "cdp-reader"] == []
+
+
+async def test_viewer_reconnects_after_its_peer_connection_is_torn_down(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    session = session_of(relay, live["id"])
+    old_peer = session.peer
+    assert old_peer is not None
+    await old_peer.pc.close()  # the relay's side of the connection goes away
+    await eventually(lambda: session.status == "reconnecting" or session.peer not in (None, old_peer))
+    await page.wait_for_function(
+        "() => window.liveRelay.reconnects >= 1 && window.liveRelay.state === 'live'", timeout=15000
+    )
+    assert session.status == "live" and session.peer is not old_peer
+    took_ms, _ = await asyncio.gather(
+        page.evaluate(WAIT_COLOUR_JS, [[255, 255, 0], 3000]), source.set_colour("rgb(255,255,0)")
+    )
+    assert took_ms >= 0
+    assert await page.evaluate(FRAMES_DECODED_JS) > 0
+
+
+async def test_vanished_viewer_ends_with_closed_after_the_grace_period(
+    start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(reconnect_grace_s=1.5, viewer_idle_s=1.5)
+    live = await create_live(relay, source)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    session = session_of(relay, live["id"])
+    viewer.chromium.process.kill()  # no goodbye, no DTLS close: the phone just vanished
+    gone_at = time.monotonic()
+    await eventually(lambda: session.status == "reconnecting", timeout_s=10)
+    await eventually(lambda: session.reason is not None, timeout_s=10)
+    assert session.reason == "closed"
+    assert time.monotonic() - gone_at >= 1.5  # not before the grace period ran out
+
+
+async def test_closed_tab_ends_at_once_with_closed(
+    start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(reconnect_grace_s=60, viewer_idle_s=60)
+    live = await create_live(relay, source)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    session = session_of(relay, live["id"])
+    await page.close()
+    await eventually(lambda: session.reason is not None, timeout_s=5)
+    assert session.reason == "closed"
+
+
+async def test_no_token_in_logs(
+    relay: RunningServer,
+    source: SourcePage,
+    viewer: ViewerBrowser,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    live = await create_live(relay, source)
+    token = live["liveURL"].rsplit("/", 1)[1]
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    await page.click("#done")
+    await page.wait_for_function(
+        "() => window.liveRelay.state === 'ended'")
+    await viewer.open(live["liveURL"])  # a refused second attempt is logged too
+    await asyncio.sleep(0.3)
+    assert "/live/[token]" in caplog.text  # the access log did see those requests
+    assert token not in caplog.text
+    assert live["liveURL"] not in caplog.text

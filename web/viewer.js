@@ -1,0 +1,214 @@
+// live-relay viewer: WHEP (the page offers, the relay answers), a heartbeat over the data
+// channel, reconnection with the credential the first connect handed out, and a goodbye when
+// the tab closes. No framework, no build step.
+
+const config = JSON.parse(document.getElementById("relay-config").textContent || "{}");
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+
+const HEARTBEAT_MS = 1000;
+// No answer to our pings for this long means the path is dead, well before ICE says so
+// (Chrome takes about 30 s to declare a silent connection failed).
+const PONG_TIMEOUT_MS = 3000;
+const ICE_GATHER_MAX_MS = 2000;
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
+const REASONS = {
+  done: "Done. You can close this tab.",
+  closed: "This live session was closed.",
+  timeout: "Time is up: this live session has ended.",
+  targetClosed: "The page was closed on the other side.",
+  cancelled: "This live session was ended by its owner.",
+};
+
+// The token lives only in this module: it leaves the address bar (and so history, bookmarks
+// and screenshots) as soon as the page has read it.
+const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+history.replaceState(null, "", "./");
+
+const viewer = {
+  state: "connecting", reason: null, pc: null, channel: null, endsAt: null, frame: null,
+  reconnects: 0, rttMs: null,
+};
+window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
+
+let resource = null;   // URL of our WHEP session, from the Location header
+let credential = null; // reconnect credential, from the first answer
+let heartbeat = null;
+let lastPong = 0;
+let reconnecting = false;
+
+function setState(state, message) {
+  viewer.state = state;
+  $("state").dataset.state = state;
+  $("state-text").textContent = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting",
+    ended: "Ended", invalid: "Unavailable" }[state] || state;
+  const overlay = $("overlay");
+  overlay.hidden = state === "live";
+  $("spinner").hidden = state === "ended" || state === "invalid";
+  if (message) $("message").textContent = message;
+  $("done").disabled = state === "ended" || state === "invalid";
+}
+
+function ended(reason) {
+  if (viewer.state === "ended") return;
+  viewer.reason = reason;
+  clearInterval(heartbeat);
+  if (viewer.pc) viewer.pc.close();
+  setState("ended", REASONS[reason] || "This live session has ended.");
+  $("time-left").textContent = "";
+}
+
+function waitIceGathering(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ICE_GATHER_MAX_MS);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+    });
+  });
+}
+
+function onChannelMessage(event) {
+  let msg;
+  try { msg = JSON.parse(event.data); } catch { return; }
+  if (msg.t === "pong") {
+    lastPong = performance.now();
+    viewer.rttMs = performance.now() - msg.ts;
+    viewer.endsAt = Date.now() + msg.endsInMs;
+    viewer.frame = msg.frame;
+  } else if (msg.t === "end") {
+    ended(msg.reason);
+  }
+}
+
+async function connect() {
+  const pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
+  viewer.pc = pc;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  const channel = pc.createDataChannel("relay", { ordered: true });
+  viewer.channel = channel;
+  channel.onmessage = onChannelMessage;
+  channel.onopen = () => {
+    clearInterval(heartbeat);
+    lastPong = performance.now();
+    const ping = () => {
+      if (pc !== viewer.pc || channel.readyState !== "open") return;
+      if (performance.now() - lastPong > PONG_TIMEOUT_MS) return reconnect();
+      channel.send(JSON.stringify({ t: "ping", ts: performance.now() }));
+    };
+    ping();
+    heartbeat = setInterval(ping, HEARTBEAT_MS);
+  };
+  channel.onclose = () => {
+    if (pc === viewer.pc && viewer.state !== "ended") reconnect();
+  };
+  pc.ontrack = (event) => {
+    video.srcObject = new MediaStream([event.track]);
+    video.play().catch(() => {});
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc !== viewer.pc || viewer.state === "ended") return;
+    if (pc.connectionState === "connected") {
+      setState("live");
+    } else if (["failed", "disconnected", "closed"].includes(pc.connectionState)) {
+      reconnect();
+    }
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitIceGathering(pc);
+
+  const first = resource === null;
+  const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
+  const headers = { "Content-Type": "application/sdp" };
+  if (!first) headers.Authorization = `Bearer ${credential}`;
+  const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
+  if (response.status === 201) {
+    if (first) {
+      resource = new URL(response.headers.get("Location"), location.href).href;
+      credential = response.headers.get("X-Relay-Credential");
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    return;
+  }
+  pc.close();
+  if (response.status === 404 && first) {
+    setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
+  } else if (response.status === 410 || response.status === 404) {
+    const body = await response.json().catch(() => ({}));
+    ended(body.reason || "closed");
+  } else {
+    throw new Error(`${response.status} ${await response.text()}`);
+  }
+}
+
+async function reconnect() {
+  if (reconnecting || viewer.state === "ended" || resource === null) return;
+  reconnecting = true;
+  setState("reconnecting", "Connection lost. Reconnecting…");
+  clearInterval(heartbeat);
+  try {
+    for (let attempt = 0; viewer.state !== "ended"; attempt++) {
+      if (viewer.pc) viewer.pc.close();
+      try {
+        await connect();
+        viewer.reconnects++;
+        return;
+      } catch (err) {
+        console.warn("reconnect failed:", err);
+      }
+      const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  } finally {
+    reconnecting = false;
+  }
+}
+
+async function done() {
+  $("done").disabled = true;
+  try {
+    const response = await fetch(`${resource}/done`, {
+      method: "POST", headers: { Authorization: `Bearer ${credential}` },
+    });
+    const body = await response.json().catch(() => ({}));
+    ended(body.reason || "done");
+  } catch {
+    // The network is down: say it over the data channel if that still works.
+    if (viewer.channel && viewer.channel.readyState === "open") {
+      viewer.channel.send(JSON.stringify({ t: "done" }));
+    }
+    ended("done");
+  }
+}
+
+function goodbye() {
+  if (resource === null || viewer.state === "ended" || viewer.state === "invalid") return;
+  // sendBeacon survives the page going away; it cannot carry headers, so the credential is
+  // the body.
+  const sent = navigator.sendBeacon(`${resource}/close`, new Blob([credential], { type: "text/plain" }));
+  if (!sent) {
+    fetch(resource, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${credential}` } });
+  }
+}
+
+function tick() {
+  if (viewer.endsAt === null || viewer.state === "ended") return;
+  const s = Math.max(0, Math.round((viewer.endsAt - Date.now()) / 1000));
+  $("time-left").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} left`;
+}
+
+$("done").addEventListener("click", done);
+window.addEventListener("pagehide", goodbye);
+window.addEventListener("online", () => { if (viewer.state === "reconnecting") reconnect(); });
+setInterval(tick, 1000);
+
+if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+  setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
+} else {
+  connect().catch((err) => {
+    console.error(err);
+    if (viewer.state === "connecting") setState("connecting", "Could not connect. Retrying…");
+    if (resource !== null) reconnect();
+    else setTimeout(() => connect().catch(() => setState("invalid", "Could not connect to the live session.")), 1000);
+  });
+}
