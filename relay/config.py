@@ -274,3 +274,23 @@ def load_settings(
             raise ConfigError(f"{source}={shown}: {exc}") from None
     known = {f.name for f in fields(Settings)}
     return replace(Settings(), **{k: v for k, v in values.items() if k in known})
+
+
+def reference_table() -> str:
+    """The README's configuration reference, from the same table the parser uses."""
+    defaults = Settings()
+    rows = ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for opt in OPTIONS:
+        value = getattr(defaults, opt.name)
+        if opt.name == "web_dir":
+            shown = "`web/` in the checkout"
+        elif value in (None, "", ()):
+            shown = "none"
+        else:
+            shown = f"`{value}`"
+        rows.append(f"| `{opt.flag}` | `{opt.env}` | {shown} | {opt.help.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(reference_table())

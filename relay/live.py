@@ -81,6 +81,7 @@ class LiveSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._grace: asyncio.Task[None] | None = None
         self._finish: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()
         self.bad_messages = 0
         self.codec: str | None = None
 
@@ -249,6 +250,12 @@ class LiveSession:
 
     # -- ending ------------------------------------------------------------------------------
 
+    async def wait_ended(self) -> Reason:
+        """Wait until the session has ended and everything it held is released."""
+        await self._ended.wait()
+        assert self.reason is not None
+        return self.reason
+
     async def end(self, reason: Reason) -> None:
         """End the session once; later calls wait for the first one to finish."""
         if self._finish is None:
@@ -278,6 +285,7 @@ class LiveSession:
             log.exception("live %s: could not store the final state", self.id[:8])
         await self._publish(live_complete(self.id, reason))
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
+        self._ended.set()
 
 
 class LiveManager:

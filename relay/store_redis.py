@@ -20,6 +20,11 @@ import redis.asyncio as aioredis
 from .events import Event
 from .store import Store
 
+# redis-py's default pool holds 100 connections and raises beyond that; every SSE listener
+# holds one for pub/sub. A blocking pool makes a burst wait for a connection instead of failing.
+MAX_CONNECTIONS = 1000
+POOL_TIMEOUT_S = 10
+
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
@@ -28,7 +33,14 @@ def _ms(seconds: float) -> int:
 class RedisStore(Store):
     def __init__(self, url: str, prefix: str = "live-relay:") -> None:
         self.prefix = prefix
-        self._redis = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_TIMEOUT_S,
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
 
     def channel(self, live_id: str) -> str:
         return f"{self.prefix}live:{live_id}"
@@ -38,6 +50,7 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
 
     async def put_link(self, digest: str, live_id: str, ttl_s: float) -> None:
         await self._redis.set(f"{self.prefix}link:{digest}", live_id, px=_ms(ttl_s))

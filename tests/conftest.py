@@ -125,7 +125,9 @@ class ViewerBrowser:
     browser: Browser
 
     async def open(self, url: str) -> Page:
-        context = self.browser.contexts[0] if self.browser.contexts else await self.browser.new_context()
+        context = (
+            self.browser.contexts[0] if self.browser.contexts else await self.browser.new_context()
+        )
         page = await context.new_page()
         await page.goto(url)
         return page

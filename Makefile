@@ -1,0 +1,66 @@
+# live-relay: `make demo` and `make test` install whatever is missing first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS   ?=
+
+.PHONY: help deps test-deps chromium redis demo serve test lint format bench clean
+
+help:
+	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
+	@echo "make test   - install test deps, make sure Redis runs, run lint and the whole suite"
+	@echo "make serve  - run the relay (pass flags with ARGS='--port 9000 ...')"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.stamp-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-deps
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+deps: $(VENV)/.stamp-deps
+test-deps: $(VENV)/.stamp-test
+
+# Playwright cannot download browsers on a closed network: use the distribution's Chromium.
+chromium: deps
+	@$(BIN)/python -c "from relay.browser import find_chromium; find_chromium()" 2>/dev/null \
+	  || { echo "Chromium not found: installing Debian's chromium"; \
+	       $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@$(BIN)/python -c "from relay.browser import find_chromium; print('chromium:', find_chromium())"
+
+redis:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 \
+	  || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 0.5; done; \
+	  echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1
+
+demo: deps chromium
+	$(BIN)/live-relay demo $(ARGS)
+
+serve: deps
+	$(BIN)/live-relay serve $(ARGS)
+
+lint: test-deps
+	$(BIN)/ruff check relay tests benchmarks
+	$(BIN)/ruff format --check relay tests benchmarks
+
+format: test-deps
+	$(BIN)/ruff format relay tests benchmarks
+	$(BIN)/ruff check --fix relay tests benchmarks
+
+test: test-deps chromium redis lint
+	$(BIN)/pytest $(ARGS)
+
+bench: deps chromium
+	$(BIN)/python benchmarks/first_frame.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,165 @@
+"""Pure pieces: settings, tokens, options and the data-channel protocol (fuzzed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relay import protocol, tokens
+from relay.config import ConfigError, Secret, load_settings, parse_ice_servers
+from relay.options import OptionsError, parse_live_options
+from relay.whep import OfferError, pick_codecs
+
+
+def test_settings_from_env_and_flags() -> None:
+    s = load_settings(
+        env={
+            "RELAY_PORT": "9000",
+            "RELAY_API_KEYS": "key-alpha, key-beta",
+            "RELAY_LINK_TTL_S": "60",
+        },
+        args={"port": "9100", "codec": "vp8"},
+    )
+    assert s.port == 9100 and s.codec == "vp8" and s.link_ttl_s == 60
+    assert [k.value for k in s.api_keys] == ["key-alpha", "key-beta"]
+    assert "key-alpha" not in repr(s) and "Secret('**********')" in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"RELAY_PORT": "http"}, "RELAY_PORT"),
+        ({"RELAY_LINK_TTL_S": "-1"}, "greater than 0"),
+        ({"RELAY_CODEC": "av1"}, "auto, h264, vp8"),
+        ({"RELAY_ICE_SERVERS": '[{"urls": "http://x"}]'}, "stun:"),
+        ({"RELAY_PUBLIC_BASE_URL": "relay.example.com"}, "http://"),
+    ],
+)
+def test_bad_settings_say_which(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_settings(env=env)
+
+
+def test_secret_settings_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"RELAY_ICE_SERVERS": '{"credential": "hunter2"'})
+    assert "hunter2" not in str(info.value)
+
+
+def test_ice_servers() -> None:
+    servers = parse_ice_servers(
+        '[{"urls": ["turn:t.example:3478"], "username": "u", "credential": "p"}]'
+    )
+    assert servers[0].to_browser() == {
+        "urls": ["turn:t.example:3478"],
+        "username": "u",
+        "credential": "p",
+    }
+    assert "p" not in repr(servers[0].credential)
+    assert parse_ice_servers("") == ()
+
+
+def test_tokens() -> None:
+    token = tokens.new_token()
+    assert tokens.looks_like_token(token) and len(token) == 43
+    assert tokens.same_secret(token, tokens.token_hash(token))
+    assert not tokens.same_secret(token + "x", tokens.token_hash(token))
+    assert tokens.redact(f"GET /live/{token}/whep") == "GET /live/[token]/whep"
+    assert len({tokens.new_token() for _ in range(1000)}) == 1000
+
+
+def test_options_defaults_and_values() -> None:
+    opts = parse_live_options({"browserWSEndpoint": "ws://h:1/devtools/browser/x"}, 300_000)
+    assert (opts.quality, opts.type, opts.timeout_ms, opts.resizable, opts.interactable) == (
+        70,
+        "jpeg",
+        300_000,
+        True,
+        True,
+    )
+    opts = parse_live_options(
+        {
+            "browserWSEndpoint": "http://h:9222",
+            "quality": 50,
+            "type": "png",
+            "timeout": 1000.0,
+            "resizable": False,
+            "interactable": False,
+            "targetId": "T",
+        },
+        300_000,
+    )
+    assert (opts.quality, opts.type, opts.timeout_ms, opts.target_id) == (50, "png", 1000, "T")
+    assert not opts.resizable and not opts.interactable
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=20), children, max_size=6)
+        ),
+        max_leaves=20,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_options_parser_never_fails_otherwise(body: object) -> None:
+    try:
+        parse_live_options(body, 300_000)
+    except OptionsError:
+        pass
+
+
+@given(st.binary(max_size=6000) | st.text(max_size=6000))
+@settings(max_examples=500, deadline=None)
+def test_protocol_parser_survives_arbitrary_input(raw: bytes | str) -> None:
+    try:
+        message = protocol.parse(raw)
+    except protocol.ProtocolError:
+        return
+    assert isinstance(message, protocol.Ping | protocol.Done)
+
+
+def test_protocol_messages() -> None:
+    assert protocol.parse(b'{"t":"ping","ts":12.5}') == protocol.Ping(12.5)
+    assert protocol.parse('{"t":"done"}') == protocol.Done()
+    for bad in (
+        '{"t":"ping","ts":"x"}',
+        '{"t":"ping","ts":1e400}',
+        "[]",
+        '{"t":"fly"}',
+        json.dumps({"t": "done", "pad": "x" * 5000}),
+    ):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse(bad)
+    assert json.loads(protocol.server_message("end", reason="done")) == {
+        "v": 1,
+        "t": "end",
+        "reason": "done",
+    }
+
+
+def test_codec_choice() -> None:
+    assert pick_codecs({"H264", "VP8"}, "auto") == ["H264", "VP8"]
+    assert pick_codecs({"VP8", "VP9"}, "auto") == ["VP8"]  # a Chromium built without H.264
+    assert pick_codecs({"H264", "VP8"}, "vp8") == ["VP8"]
+    with pytest.raises(OfferError, match="H264"):
+        pick_codecs({"VP8"}, "h264")
+
+
+def test_secret_repr() -> None:
+    assert "abc" not in repr(Secret("abc")) and "abc" not in str(Secret("abc"))
+
+
+def test_readme_configuration_reference_is_current() -> None:
+    from pathlib import Path
+
+    from relay.config import reference_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
+    assert table == reference_table(), "run `python -m relay.config` and paste it into README.md"
