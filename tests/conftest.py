@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright
 
 from relay.browser import Chromium, launch_chromium
-from relay.cdp import CDPConnection, CDPSession
+from relay.cdp import CDPConnection, CDPError, CDPSession
 from relay.config import Secret, Settings
 from relay.server import RunningServer, start_server
 
@@ -114,7 +114,18 @@ async def source() -> AsyncIterator[SourcePage]:
     targets = (await conn.send("Target.getTargets"))["targetInfos"]
     page = next(t for t in targets if t["type"] == "page")
     session = await conn.attach(page["targetId"])
-    yield SourcePage(chromium, conn, session)
+    src = SourcePage(chromium, conn, session)
+    # The start URL may still be loading: wait until its document is there and complete.
+    for _ in range(200):
+        try:
+            if await src.evaluate("location.protocol + document.readyState") == "data:complete":
+                break
+        except CDPError:
+            pass  # the execution context was replaced by the navigation
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("the source page did not load")
+    yield src
     await conn.close()
     await chromium.close()
 
