@@ -76,6 +76,11 @@ class Screencast:
         self._newest_ts = 0.0
         self.frame_size: tuple[int, int] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether Chromium is currently sending frames (some viewer is watching)."""
+        return self._running
+
     async def acquire(self) -> None:
         """A viewer wants frames: start the screencast if it is the first."""
         async with self._lock:

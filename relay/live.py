@@ -23,7 +23,7 @@ from .config import Settings
 from .events import Event, Reason, iso, iso_now, live_complete
 from .options import LiveOptions
 from .store import Store
-from .whep import ViewerPeer, offered_video_codecs, pick_codecs
+from .whep import OfferError, ViewerPeer, offered_video_codecs, pick_codecs
 
 log = logging.getLogger(__name__)
 Status = Literal["pending", "live", "reconnecting", "ended"]
@@ -146,16 +146,23 @@ class LiveSession:
         peer = ViewerPeer(
             self.screencast.hub, self.manager.settings.ice_servers, self._on_message, self._on_lost
         )
+        if self._finish is not None:
+            raise SessionGone(self.reason)
         try:
             await self.screencast.acquire()  # frames start while ICE and DTLS run
-            try:
-                answer = await peer.answer(offer, codecs)
-            except BaseException:
-                await self.screencast.release()
-                raise
         except BaseException:
             await peer.close()
             raise
+        try:
+            answer = await peer.answer(offer, codecs)
+        except BaseException as exc:
+            await self._drop_peer(peer)  # closes it and gives back its screencast share
+            if isinstance(exc, Exception) and not isinstance(exc, CDPClosed | CDPError):
+                raise OfferError(f"cannot answer this offer: {exc}") from exc
+            raise
+        if self._finish is not None:  # the session ended while we were answering
+            await self._drop_peer(peer)
+            raise SessionGone(self.reason)
         old, self.peer = self.peer, peer
         if old is not None:
             await self._drop_peer(old)

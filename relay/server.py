@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from . import tokens
+from .cdp import CDPClosed, CDPError
 from .config import Settings
 from .live import CreateError, LinkRefused, LiveManager, SessionGone, ViewerRefused
 from .options import OptionsError, parse_live_options
@@ -212,10 +213,12 @@ async def whep_offer(request: web.Request) -> web.Response:
         session, credential, answer = await request.app[MANAGER].redeem(
             request.match_info["token"], offer
         )
-    except LinkRefused:
+    except (LinkRefused, SessionGone):
         return web.Response(status=404, text=LINK_REFUSED)
     except OfferError as exc:
         return web.Response(status=400, text=f"{exc}\n")
+    except (CDPClosed, CDPError):
+        return web.Response(status=503, text="the page cannot be shown right now\n")
     assert session.viewer_id is not None
     return _answer(_session_url(request, session.viewer_id), answer, credential)
 
@@ -240,6 +243,8 @@ async def whep_reconnect(request: web.Request) -> web.Response:
         return _viewer_error(exc)
     except OfferError as exc:
         return web.Response(status=400, text=f"{exc}\n")
+    except (CDPClosed, CDPError):
+        return web.Response(status=503, text="the page cannot be shown right now\n")
     return _answer(_session_url(request, viewer_id), answer)
 
 

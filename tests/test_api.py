@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.config import ConfigError, Secret, Settings
+from relay.config import ConfigError, Secret, Settings, parse_ice_servers
 from relay.server import RunningServer
 
 from .conftest import SourcePage, StartRelay, create_live
@@ -124,3 +124,13 @@ def test_no_keys_means_loopback_only() -> None:
 async def test_server_refuses_public_bind_without_keys(start_relay: StartRelay) -> None:
     with pytest.raises(ConfigError):
         await start_relay(host="0.0.0.0")
+
+
+async def test_configured_ice_servers_reach_the_viewer_page(start_relay: StartRelay) -> None:
+    servers = parse_ice_servers(
+        '[{"urls": "turn:turn.example:3478", "username": "u", "credential": "p"}]'
+    )
+    relay = await start_relay(ice_servers=servers)
+    status, html = await call(relay, "GET", "/live/" + "a" * 43)
+    assert status == 200
+    assert '"urls": ["turn:turn.example:3478"]' in html and '"credential": "p"' in html

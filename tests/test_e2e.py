@@ -191,6 +191,7 @@ async def test_vanished_viewer_ends_with_closed_after_the_grace_period(
     viewer.chromium.process.kill()  # no goodbye, no DTLS close: the phone just vanished
     gone_at = time.monotonic()
     await eventually(lambda: session.status == "reconnecting", timeout_s=10)
+    assert not session.screencast.running  # nobody watches: Chromium stops sending frames
     assert await asyncio.wait_for(session.wait_ended(), 10) == "closed"
     assert time.monotonic() - gone_at >= 1.5  # not before the grace period ran out
 
@@ -225,3 +226,47 @@ async def test_no_token_in_logs(
     assert "/live/[token]" in caplog.text  # the access log did see those requests
     assert token not in caplog.text
     assert live["liveURL"] not in caplog.text
+
+
+async def test_whep_resource_needs_the_credential(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    offer = await _browser_offer(viewer, relay.base_url)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            live["liveURL"] + "/whep", data=offer, headers={"Content-Type": "application/sdp"}
+        ) as resp:
+            assert resp.status == 201
+            assert resp.headers["Content-Type"].startswith("application/sdp")
+            assert "v=0" in await resp.text()
+            location = relay.base_url + resp.headers["Location"]
+            credential = resp.headers["X-Relay-Credential"]
+        assert location.startswith(f"{relay.base_url}/live/session/")
+        session = session_of(relay, live["id"])
+        assert session.screencast.running
+
+        wrong = {"Authorization": "Bearer " + "x" * 43}
+        async with http.delete(location, headers=wrong) as resp:
+            assert resp.status == 404
+        async with http.post(
+            location + "/whep",
+            data=offer,
+            headers={**wrong, "Content-Type": "application/sdp"},
+        ) as resp:
+            assert resp.status == 404
+        async with http.post(location + "/close", data="nope") as resp:
+            assert resp.status == 404
+        assert session.status == "live"
+
+        async with http.delete(location, headers={"Authorization": f"Bearer {credential}"}) as resp:
+            assert resp.status == 200 and (await resp.json())["reason"] == "closed"
+        assert await asyncio.wait_for(session.wait_ended(), 10) == "closed"
+        assert not session.screencast.running
+        # Coming back afterwards tells the viewer why it ended.
+        async with http.post(
+            location + "/whep",
+            data=offer,
+            headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/sdp"},
+        ) as resp:
+            assert resp.status == 410 and (await resp.json())["reason"] == "closed"

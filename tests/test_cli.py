@@ -1,0 +1,87 @@
+"""The console script as a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+
+import aiohttp
+import pytest
+
+from .conftest import ViewerBrowser, wait_playing
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def run(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "relay.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def read_until(proc: asyncio.subprocess.Process, pattern: str, timeout_s: float = 30) -> str:
+    assert proc.stdout is not None
+    seen = ""
+
+    async def scan() -> str:
+        nonlocal seen
+        while True:
+            line = (await proc.stdout.readline()).decode()  # type: ignore[union-attr]
+            if not line:
+                raise AssertionError(f"exited before {pattern!r}:\n{seen}")
+            seen += line
+            match = re.search(pattern, line)
+            if match:
+                return match.group(1) if match.groups() else line
+
+    return await asyncio.wait_for(scan(), timeout_s)
+
+
+async def test_serve_refuses_a_public_address_without_keys() -> None:
+    proc = await run("serve", "--host", "0.0.0.0")
+    out, _ = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"RELAY_API_KEYS" in out
+
+
+async def test_bad_setting_is_named() -> None:
+    proc = await run("serve", "--link-ttl-s", "soon")
+    out, _ = await proc.communicate()
+    assert proc.returncode == 2 and b"--link-ttl-s" in out
+
+
+async def test_serve_answers_and_stops_cleanly() -> None:
+    proc = await run("serve", "--port", "0")
+    base = await read_until(proc, r"listening on (http://\S+)")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["ok"] is True
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
+
+
+async def test_demo_prints_a_link_and_the_outcome(viewer: ViewerBrowser) -> None:
+    proc = await run("demo", "--port", "0")
+    try:
+        url = await read_until(proc, r"^\s+(http://\S+/live/\S+)$")
+        page = await viewer.open(url)
+        await wait_playing(page)
+        await page.click("#done")
+        line = await read_until(proc, r"(liveComplete: reason=\w+.*)")
+        assert "reason=done" in line and '"state":"signin"' in line
+        await asyncio.wait_for(proc.wait(), 20)
+        assert proc.returncode == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
