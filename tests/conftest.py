@@ -19,7 +19,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from relay.browser import Chromium, launch_chromium
 from relay.cdp import CDPConnection, CDPError, CDPSession
 from relay.config import Secret, Settings
-from relay.server import RunningServer, start_server
+from relay.live import LiveSession
+from relay.server import MANAGER, RunningServer, start_server
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Host candidates without mDNS names: on loopback the relay must see plain addresses.
@@ -166,6 +167,16 @@ async def create_live(
             data = await resp.json()
             assert resp.status == 201, data
             return data
+
+
+async def open_live(
+    server: RunningServer, source: SourcePage, viewer: ViewerBrowser, **options: Any
+) -> tuple[dict[str, Any], Page, LiveSession]:
+    """Create a link, open it in the viewer, and wait until video plays."""
+    live = await create_live(server, source, **options)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    return live, page, server.app[MANAGER].sessions[live["id"]]
 
 
 async def wait_playing(page: Page, timeout_ms: int = 15000) -> None:

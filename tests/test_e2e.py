@@ -9,7 +9,6 @@ import time
 import aiohttp
 import pytest
 
-from relay.live import LiveSession
 from relay.server import MANAGER, RunningServer
 
 from .conftest import (
@@ -20,14 +19,11 @@ from .conftest import (
     ViewerBrowser,
     create_live,
     eventually,
+    open_live,
     wait_playing,
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def session_of(server: RunningServer, live_id: str) -> LiveSession:
-    return server.app[MANAGER].sessions[live_id]
 
 
 @pytest.mark.parametrize("codec", ["auto", "vp8"])
@@ -35,9 +31,7 @@ async def test_viewer_decodes_frames_and_sees_a_colour_change(
     codec: str, start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     relay = await start_relay(codec=codec)
-    live = await create_live(relay, source)
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
+    live, page, session = await open_live(relay, source, viewer)
     # The token left the address bar as soon as the page had it.
     assert "/live/" in page.url and live["liveURL"].rsplit("/", 1)[1] not in page.url
 
@@ -51,7 +45,7 @@ async def test_viewer_decodes_frames_and_sees_a_colour_change(
     await asyncio.sleep(1.2)  # even a static page gets repeat frames
     assert await page.evaluate(FRAMES_DECODED_JS) > frames_before
     assert await page.evaluate("document.getElementById('video').currentTime") > time_before
-    state = session_of(relay, live["id"]).state()
+    state = session.state()
     assert state["status"] == "live"
     assert state["codec"] == "VP8" if codec == "vp8" else state["codec"] in ("H264", "VP8")
 
@@ -132,10 +126,7 @@ async def test_bad_offer_does_not_spend_the_link(
 async def test_target_closed_ends_the_session_and_leaves_nothing_behind(
     relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
-    live = await create_live(relay, source)
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
-    session = session_of(relay, live["id"])
+    live, page, session = await open_live(relay, source, viewer)
     peer = session.peer
     assert peer is not None
     await source.conn.send("Target.closeTarget", {"targetId": source.target_id})
@@ -159,10 +150,7 @@ async def test_target_closed_ends_the_session_and_leaves_nothing_behind(
 async def test_viewer_reconnects_after_its_peer_connection_is_torn_down(
     relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
-    live = await create_live(relay, source)
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
-    session = session_of(relay, live["id"])
+    _live, page, session = await open_live(relay, source, viewer)
     old_peer = session.peer
     assert old_peer is not None
     await old_peer.pc.close()  # the relay's side of the connection goes away
@@ -184,10 +172,7 @@ async def test_vanished_viewer_ends_with_closed_after_the_grace_period(
     start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     relay = await start_relay(reconnect_grace_s=1.5, viewer_idle_s=1.5)
-    live = await create_live(relay, source)
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
-    session = session_of(relay, live["id"])
+    _live, _page, session = await open_live(relay, source, viewer)
     viewer.chromium.process.kill()  # no goodbye, no DTLS close: the phone just vanished
     gone_at = time.monotonic()
     await eventually(lambda: session.status == "reconnecting", timeout_s=10)
@@ -200,10 +185,7 @@ async def test_closed_tab_ends_at_once_with_closed(
     start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     relay = await start_relay(reconnect_grace_s=60, viewer_idle_s=60)
-    live = await create_live(relay, source)
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
-    session = session_of(relay, live["id"])
+    _live, page, session = await open_live(relay, source, viewer)
     await page.close()
     assert await asyncio.wait_for(session.wait_ended(), 5) == "closed"
 
@@ -215,10 +197,8 @@ async def test_no_token_in_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    live = await create_live(relay, source)
+    live, page, _ = await open_live(relay, source, viewer)
     token = live["liveURL"].rsplit("/", 1)[1]
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
     await page.click("#done")
     await page.wait_for_function("() => window.liveRelay.state === 'ended'")
     await viewer.open(live["liveURL"])  # a refused second attempt is logged too
@@ -243,7 +223,7 @@ async def test_whep_resource_needs_the_credential(
             location = relay.base_url + resp.headers["Location"]
             credential = resp.headers["X-Relay-Credential"]
         assert location.startswith(f"{relay.base_url}/live/session/")
-        session = session_of(relay, live["id"])
+        session = relay.app[MANAGER].sessions[live["id"]]
         assert session.screencast.running
 
         wrong = {"Authorization": "Bearer " + "x" * 43}

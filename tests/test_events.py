@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from relay.server import RunningServer
 
-from .conftest import SourcePage, ViewerBrowser, create_live, wait_playing
+from .conftest import SourcePage, ViewerBrowser, create_live, open_live, wait_playing
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -152,10 +152,8 @@ async def test_no_raw_token_anywhere_in_redis(
     source: SourcePage,
     viewer: ViewerBrowser,
 ) -> None:
-    live = await create_live(redis_relay, source)
+    live, page, _ = await open_live(redis_relay, source, viewer)
     token = live["liveURL"].rsplit("/", 1)[1]
-    page = await viewer.open(live["liveURL"])
-    await wait_playing(page)
     await page.click("#done")
     await page.wait_for_function("() => window.liveRelay.state === 'ended'")
     await asyncio.sleep(0.3)
