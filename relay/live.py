@@ -128,16 +128,15 @@ class LiveSession:
         self._spawn(self._watch(), "live-watch")
 
     async def _watch(self) -> None:
-        timeout = asyncio.sleep(max(0.0, self.ends_at - time.time()))
-        done, _ = await asyncio.wait(
-            [asyncio.ensure_future(timeout), self.target.ended],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if self.target.ended in done:
-            log.info("live %s: target %s", self.id[:8], self.target.ended.result())
-            await self.end("targetClosed")
-        else:
+        remaining = max(0.0, self.ends_at - time.time())
+        try:
+            # shield: a timeout must not cancel the target's own "ended" future.
+            how = await asyncio.wait_for(asyncio.shield(self.target.ended), remaining)
+        except TimeoutError:
             await self.end("timeout")
+            return
+        log.info("live %s: target %s", self.id[:8], how)
+        await self.end("targetClosed")
 
     # -- viewers -----------------------------------------------------------------------------
 
