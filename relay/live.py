@@ -268,6 +268,13 @@ class LiveSession:
             self._finish = asyncio.create_task(self._end(reason), name=f"live-end:{self.id[:8]}")
         await asyncio.shield(self._finish)
 
+    @staticmethod
+    async def _say_goodbye(peer: ViewerPeer | None, reason: Reason) -> None:
+        if peer is not None:
+            peer.send(protocol.server_message("end", reason=reason))
+            await asyncio.sleep(0.05)  # let the goodbye leave before DTLS closes
+            await peer.close()
+
     async def _end(self, reason: Reason) -> None:
         self.reason, self.status, self.ended_at = reason, "ended", time.time()
         log.info("live %s: ended (%s)", self.id[:8], reason)
@@ -276,13 +283,17 @@ class LiveSession:
             if task is not me:
                 task.cancel()
         peer, self.peer = self.peer, None
-        if peer is not None:
-            peer.send(protocol.server_message("end", reason=reason))
-            await asyncio.sleep(0.05)  # let the goodbye leave before DTLS closes
-            await peer.close()
-        await self.screencast.close()
-        await self.target.detach()
-        await self.conn.close()
+        # Each step on its own: whatever fails, the outcome below is still published.
+        for step in (
+            self._say_goodbye(peer, reason),
+            self.screencast.close(),
+            self.target.detach(),
+            self.conn.close(),
+        ):
+            try:
+                await step
+            except Exception:
+                log.exception("live %s: clean-up step failed", self.id[:8])
         self.manager._forget(self)
         try:
             await self.manager.store.delete_link(self.digest)
