@@ -12,8 +12,9 @@ import base64
 import binascii
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .cdp import CDPClosed, CDPError, CDPSession
@@ -75,6 +76,9 @@ class Screencast:
         self._decoding: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
         self.frame_size: tuple[int, int] | None = None
+        # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
+        self.view: tuple[int, int] | None = None
+        self.on_view: Callable[[tuple[int, int]], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -96,6 +100,16 @@ class Screencast:
             self._users = max(0, self._users - 1)
             if self._users == 0 and self._running:
                 await self._stop()
+
+    async def resize(self, max_width: int, max_height: int) -> None:
+        """Ask for frames of at most this size, restarting the screencast if it runs."""
+        async with self._lock:
+            if (self.options.max_width, self.options.max_height) == (max_width, max_height):
+                return
+            self.options = replace(self.options, max_width=max_width, max_height=max_height)
+            if self._running:
+                await self.session.send("Page.stopScreencast")
+                await self.session.send("Page.startScreencast", self.options.to_cdp())
 
     async def _stop(self) -> None:
         self._running = False
@@ -127,6 +141,13 @@ class Screencast:
             return
         self.stats.received += 1
         meta = params.get("metadata") or {}
+        width, height = meta.get("deviceWidth"), meta.get("deviceHeight")
+        if isinstance(width, int | float) and isinstance(height, int | float):
+            view = (round(width), round(height))
+            if view != self.view and view[0] > 0 and view[1] > 0:
+                self.view = view
+                if self.on_view is not None:
+                    self.on_view(view)
         ts = meta.get("timestamp")
         now_mono, now_wall = time.monotonic(), time.time()
         captured_at = now_mono

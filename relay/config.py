@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -68,6 +69,7 @@ class Settings:
     ice_servers: tuple[IceServer, ...] = ()
     codec: Codec = "auto"
     chromium: str | None = None
+    frame_ancestors: str = "*"
     web_dir: Path = DEFAULT_WEB_DIR
     log_level: str = "INFO"
 
@@ -128,6 +130,21 @@ def _url(raw: str) -> str:
     if raw and not raw.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     return raw
+
+
+_CSP_SOURCE = re.compile(
+    r"\*|'self'|'none'|[a-z][a-z0-9+.-]*:"
+    r"|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:(\d+|\*))?(/[^\s;,']*)?"
+)
+
+
+def _frame_ancestors(raw: str) -> str:
+    sources = raw.replace(",", " ").split()
+    if not sources or not all(_CSP_SOURCE.fullmatch(src) for src in sources):
+        raise ValueError("must be space-separated origins such as https://app.example.com, or *")
+    if "'none'" in sources and len(sources) > 1:
+        raise ValueError("'none' cannot be combined with other sources")
+    return " ".join(sources)
 
 
 def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
@@ -242,6 +259,13 @@ OPTIONS: tuple[Option, ...] = (
         "RELAY_CHROMIUM",
         str,
         "Chromium binary for `demo`. Default: a Playwright-installed browser, then system paths.",
+    ),
+    Option(
+        "frame_ancestors",
+        "RELAY_FRAME_ANCESTORS",
+        _frame_ancestors,
+        "Who may embed the viewer in an iframe: the CSP frame-ancestors list, "
+        "e.g. https://app.example.com ('none' forbids embedding).",
     ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),

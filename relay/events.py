@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-EventType = Literal["viewerConnected", "viewerDisconnected", "liveComplete"]
+EventType = Literal["viewerConnected", "viewerDisconnected", "humanInteracted", "liveComplete"]
 Reason = Literal["done", "closed", "timeout", "targetClosed", "cancelled"]
 REASONS: tuple[Reason, ...] = ("done", "closed", "timeout", "targetClosed", "cancelled")
 FINAL_EVENT: EventType = "liveComplete"

@@ -21,6 +21,7 @@ from .capture import CaptureOptions, Screencast
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
 from .config import Settings
 from .events import Event, Reason, iso, iso_now, live_complete
+from .input import InputDispatcher, InputTranslator
 from .options import LiveOptions
 from .store import Store
 from .whep import OfferError, ViewerPeer, offered_video_codecs, pick_codecs
@@ -49,10 +50,19 @@ class CreateError(Exception):
         self.status = status
 
 
+RESIZE_DEBOUNCE_S = 0.2
+
+
+def max_frame_side(quality: int) -> int:
+    """The longest side, in pixels, that video of this quality may have."""
+    return 1920 if quality >= 80 else 1280 if quality >= 50 else 960
+
+
 def capture_options(options: LiveOptions) -> CaptureOptions:
-    # The screencast's JPEG quality follows the session's quality; the full ladder
-    # (resolution and bitrate caps) belongs to the performance work.
-    return CaptureOptions(format=options.type, quality=options.quality)
+    side = max_frame_side(options.quality)
+    return CaptureOptions(
+        format=options.type, quality=options.quality, max_width=side, max_height=side
+    )
 
 
 class LiveSession:
@@ -83,7 +93,12 @@ class LiveSession:
         self._finish: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
         self.bad_messages = 0
+        self.ignored_input = 0
         self.codec: str | None = None
+        self.translator = InputTranslator()
+        self.screencast.on_view = self._on_view
+        self._metrics_applied = False
+        self._resize: asyncio.Task[None] | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -165,6 +180,8 @@ class LiveSession:
         old, self.peer = self.peer, peer
         if old is not None:
             await self._drop_peer(old)
+        if self.options.interactable:
+            peer.input = InputDispatcher(self.target, self.translator)
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
@@ -190,6 +207,8 @@ class LiveSession:
     async def _drop_peer(self, peer: ViewerPeer) -> None:
         if peer.closed:
             return
+        if peer.input is not None:
+            await peer.input.close()  # releases keys and buttons the viewer still held
         await peer.close()
         await self.screencast.release()
 
@@ -229,6 +248,10 @@ class LiveSession:
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if peer is not self.peer:
             return
+        if not peer.gate.allow():
+            if peer.gate.flooding:
+                self._kick(peer, "input flood")
+            return
         try:
             message = protocol.parse(raw)
         except protocol.ProtocolError as exc:
@@ -248,11 +271,74 @@ class LiveSession:
                     ts=message.ts,
                     now=int(time.time() * 1000),
                     endsInMs=int(max(0.0, self.ends_at - time.time()) * 1000),
-                    frame=list(self.screencast.frame_size or (0, 0)),
+                    view=list(self.screencast.view or (0, 0)),
+                    interactable=self.options.interactable,
                 )
             )
         elif isinstance(message, protocol.Done):
             self._spawn(self.end("done"), "viewer-done")
+        elif isinstance(message, protocol.Size):
+            if self.options.resizable:
+                if self._resize is not None:
+                    self._resize.cancel()
+                self._resize = self._spawn(self._apply_size(message), "viewer-resize")
+        elif peer.input is None:
+            self.ignored_input += 1  # interactable: false is enforced here, not in the page
+        else:
+            peer.input.push(message)
+            if not peer.interacted:
+                peer.interacted = True
+                self._spawn(
+                    self._publish(Event("humanInteracted", self.id, iso_now())), "live-event"
+                )
+
+    def _kick(self, peer: ViewerPeer, reason: str) -> None:
+        log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)
+        peer.send(protocol.server_message("kick", reason=reason))
+        self._on_lost(peer)
+
+    def _on_view(self, view: tuple[int, int]) -> None:
+        self.translator.viewport = view
+        if self.peer is not None:
+            self.peer.send(protocol.server_message("view", view=list(view)))
+
+    async def _apply_size(self, size: protocol.Size) -> None:
+        """Lay the page out for the viewer's screen (debounced: rotations come in bursts)."""
+        await asyncio.sleep(RESIZE_DEBOUNCE_S)
+        side = max_frame_side(self.options.quality)
+        scale = max(1.0, min(size.dpr, side / max(size.width, size.height)))
+        try:
+            await self.target.send(
+                "Emulation.setDeviceMetricsOverride",
+                {
+                    "width": size.width,
+                    "height": size.height,
+                    "deviceScaleFactor": round(scale, 2),
+                    "mobile": size.touch,
+                },
+            )
+            self._metrics_applied = True
+            await self.target.send(
+                "Emulation.setTouchEmulationEnabled",
+                {"enabled": size.touch, "maxTouchPoints": 5} if size.touch else {"enabled": False},
+            )
+            await self.screencast.resize(
+                min(side, round(size.width * scale)), min(side, round(size.height * scale))
+            )
+        except (CDPError, TimeoutError) as exc:
+            log.warning("live %s: could not resize the page: %s", self.id[:8], exc)
+        except CDPClosed:
+            pass  # the target is going away; the watcher ends the session
+
+    async def _restore_metrics(self) -> None:
+        """Give the page back its own viewport, as the script left it."""
+        if not self._metrics_applied:
+            return
+        with contextlib.suppress(CDPClosed, CDPError, TimeoutError):
+            await self.target.send("Emulation.clearDeviceMetricsOverride", timeout_s=3)
+            await self.target.send(
+                "Emulation.setTouchEmulationEnabled", {"enabled": False}, timeout_s=3
+            )
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -275,6 +361,11 @@ class LiveSession:
             await asyncio.sleep(0.05)  # let the goodbye leave before DTLS closes
             await peer.close()
 
+    @staticmethod
+    async def _release_input(peer: ViewerPeer | None) -> None:
+        if peer is not None and peer.input is not None:
+            await peer.input.close()
+
     async def _end(self, reason: Reason) -> None:
         self.reason, self.status, self.ended_at = reason, "ended", time.time()
         log.info("live %s: ended (%s)", self.id[:8], reason)
@@ -286,6 +377,8 @@ class LiveSession:
         # Each step on its own: whatever fails, the outcome below is still published.
         for step in (
             self._say_goodbye(peer, reason),
+            self._release_input(peer),
+            self._restore_metrics(),
             self.screencast.close(),
             self.target.detach(),
             self.conn.close(),

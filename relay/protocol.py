@@ -1,8 +1,8 @@
-"""Messages on the viewer's data channel: pure parsing, no I/O.
+"""Messages on the viewer's data channel: pure parsing, no I/O. See docs/protocol.md.
 
-Version 1 is JSON, one object per message, with a short type field ``t``. This module knows the
-control messages (ping, done); the input messages of the "Human control" work extend it.
-Anything that does not parse raises ``ProtocolError`` and is dropped by the caller.
+Version 1 is JSON, one object per message, with a short type field ``t`` and short field
+names (a pointer move is about 40 bytes). Anything malformed, too large, of an unknown type or
+with out-of-range values raises ``ProtocolError``; the caller drops it and counts it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ from typing import Any, Literal
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 4096
+MAX_TEXT_CHARS = 1000
+MAX_TOUCH_POINTS = 10
+MAX_COORD = 100_000.0
+MAX_DELTA = 100_000.0
+MODIFIER_MASK = 15  # Alt 1, Ctrl 2, Meta 4, Shift 8
+BUTTONS = ("left", "middle", "right", "back", "forward")  # DOM MouseEvent.button 0-4
 
 
 class ProtocolError(ValueError):
@@ -32,28 +38,70 @@ class Done:
     pass
 
 
-Message = Ping | Done
+@dataclass(frozen=True)
+class Size:
+    """The viewer's video area in CSS pixels, its device pixel ratio, and touch capability."""
+
+    width: int
+    height: int
+    dpr: float
+    touch: bool
 
 
-def parse(raw: str | bytes) -> Message:
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(raw)} bytes is over {MAX_MESSAGE_BYTES}")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("not JSON") from exc
-    if not isinstance(data, dict):
-        raise ProtocolError("not a JSON object")
-    kind = data.get("t")
-    if kind == "ping":
-        return Ping(_number(data, "ts", -1e15, 1e15))
-    if kind == "done":
-        return Done()
-    raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+PointerKind = Literal["move", "down", "up"]
 
 
-def _number(data: dict[str, Any], key: str, low: float, high: float) -> float:
-    value = data.get(key)
+@dataclass(frozen=True)
+class Pointer:
+    kind: PointerKind
+    x: float
+    y: float
+    button: int  # 0-4 for down/up (DOM numbering), -1 for a move
+    buttons: int  # bitmask of buttons held (DOM numbering)
+    clicks: int
+    modifiers: int
+
+
+@dataclass(frozen=True)
+class Wheel:
+    x: float
+    y: float
+    dx: float
+    dy: float
+    modifiers: int
+
+
+@dataclass(frozen=True)
+class Key:
+    down: bool
+    key: str
+    code: str
+    modifiers: int
+    repeat: bool
+    location: int
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+TouchKind = Literal["start", "move", "end", "cancel"]
+
+
+@dataclass(frozen=True)
+class Touch:
+    kind: TouchKind
+    points: tuple[tuple[int, float, float], ...]  # (id, x, y) of the points that changed
+    modifiers: int
+
+
+Input = Pointer | Wheel | Key | Text | Touch
+Message = Ping | Done | Size | Input
+
+
+def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
+    value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"{key} must be a number")
     if not math.isfinite(value) or not low <= value <= high:
@@ -61,7 +109,128 @@ def _number(data: dict[str, Any], key: str, low: float, high: float) -> float:
     return float(value)
 
 
-ServerKind = Literal["state", "pong", "end"]
+def _int(data: dict[str, Any], key: str, low: int, high: int, default: Any = None) -> int:
+    value = _number(data, key, low, high, default)
+    if not value.is_integer():
+        raise ProtocolError(f"{key} must be a whole number")
+    return int(value)
+
+
+def _str(data: dict[str, Any], key: str, max_len: int, default: Any = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ProtocolError(f"{key} must be a string of at most {max_len} characters")
+    return value
+
+
+def _bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{key} must be true or false")
+    return value
+
+
+def _mods(data: dict[str, Any]) -> int:
+    return _int(data, "m", 0, MODIFIER_MASK, 0)
+
+
+def _pointer(kind: PointerKind, data: dict[str, Any]) -> Pointer:
+    button = -1 if kind == "move" else _int(data, "b", 0, len(BUTTONS) - 1, 0)
+    return Pointer(
+        kind=kind,
+        x=_number(data, "x", -MAX_COORD, MAX_COORD),
+        y=_number(data, "y", -MAX_COORD, MAX_COORD),
+        button=button,
+        buttons=_int(data, "bs", 0, 31, 0),
+        clicks=_int(data, "c", 0, 3, 0 if kind == "move" else 1),
+        modifiers=_mods(data),
+    )
+
+
+def _touch(data: dict[str, Any]) -> Touch:
+    kind = data.get("e")
+    if kind not in ("start", "move", "end", "cancel"):
+        raise ProtocolError("touch e must be start, move, end or cancel")
+    raw = data.get("p", [])
+    if not isinstance(raw, list) or len(raw) > MAX_TOUCH_POINTS:
+        raise ProtocolError(f"touch p must be a list of at most {MAX_TOUCH_POINTS} points")
+    points = []
+    for point in raw:
+        if not isinstance(point, list) or len(point) != 3:
+            raise ProtocolError("a touch point is [id, x, y]")
+        values = dict(zip(("i", "x", "y"), point, strict=True))
+        points.append(
+            (
+                _int(values, "i", 0, 2**31 - 1),
+                _number(values, "x", -MAX_COORD, MAX_COORD),
+                _number(values, "y", -MAX_COORD, MAX_COORD),
+            )
+        )
+    if kind in ("start", "move") and not points:
+        raise ProtocolError(f"touch {kind} needs at least one point")
+    return Touch(kind=kind, points=tuple(points), modifiers=_mods(data))
+
+
+def parse(raw: str | bytes) -> Message:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(raw)} bytes is over {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ProtocolError("not JSON") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("not a JSON object")
+    if data.get("v", VERSION) != VERSION:
+        raise ProtocolError(f"unsupported protocol version {str(data.get('v'))[:10]!r}")
+    kind = data.get("t")
+    if kind == "pm":
+        return _pointer("move", data)
+    if kind == "pd":
+        return _pointer("down", data)
+    if kind == "pu":
+        return _pointer("up", data)
+    if kind == "wh":
+        return Wheel(
+            x=_number(data, "x", -MAX_COORD, MAX_COORD),
+            y=_number(data, "y", -MAX_COORD, MAX_COORD),
+            dx=_number(data, "dx", -MAX_DELTA, MAX_DELTA, 0),
+            dy=_number(data, "dy", -MAX_DELTA, MAX_DELTA, 0),
+            modifiers=_mods(data),
+        )
+    if kind in ("kd", "ku"):
+        key = _str(data, "k", 32)
+        if not key:
+            raise ProtocolError("k must not be empty")
+        return Key(
+            down=kind == "kd",
+            key=key,
+            code=_str(data, "c", 32, ""),
+            modifiers=_mods(data),
+            repeat=_bool(data, "r"),
+            location=_int(data, "l", 0, 3, 0),
+        )
+    if kind == "tx":
+        text = _str(data, "s", MAX_TEXT_CHARS)
+        if not text:
+            raise ProtocolError("s must not be empty")
+        return Text(text)
+    if kind == "tc":
+        return _touch(data)
+    if kind == "sz":
+        return Size(
+            width=_int(data, "w", 1, 10_000),
+            height=_int(data, "h", 1, 10_000),
+            dpr=_number(data, "d", 0.25, 8, 1),
+            touch=_bool(data, "tc"),
+        )
+    if kind == "ping":
+        return Ping(_number(data, "ts", -1e15, 1e15))
+    if kind == "done":
+        return Done()
+    raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+
+
+ServerKind = Literal["state", "pong", "view", "end", "kick"]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

@@ -175,7 +175,7 @@ async def viewer_page(request: web.Request) -> web.Response:
             "Content-Security-Policy": (
                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                 "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
-                "frame-ancestors *"
+                f"frame-ancestors {request.app[SETTINGS].frame_ancestors}"
             ),
         },
     )

@@ -26,6 +26,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import SessionDescription
 
 from .config import Codec, IceServer
+from .input import FloodGate, InputDispatcher
 from .media import FrameHub, ScreencastTrack
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,9 @@ class ViewerPeer:
         self.last_seen = time.monotonic()
         self.codec: str | None = None
         self.closed = False
+        self.input: InputDispatcher | None = None  # set when the session takes input from it
+        self.gate = FloodGate()
+        self.interacted = False
         self._on_message = on_message
         self._on_lost = on_lost
         self.pc.on("datachannel", self._on_datachannel)

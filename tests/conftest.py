@@ -144,6 +144,21 @@ class ViewerBrowser:
         await page.goto(url)
         return page
 
+    async def open_sized(self, width: int, height: int) -> Page:
+        """A blank page in a desktop window of this size."""
+        context = await self.browser.new_context(viewport={"width": width, "height": height})
+        return await context.new_page()
+
+    async def open_phone(self) -> Page:
+        """A blank page on an emulated phone: 390x844 CSS pixels, DPR 3, touch, mobile."""
+        context = await self.browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=3,
+            is_mobile=True,
+            has_touch=True,
+        )
+        return await context.new_page()
+
 
 @pytest.fixture
 async def viewer() -> AsyncIterator[ViewerBrowser]:

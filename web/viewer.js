@@ -2,6 +2,8 @@
 // channel, reconnection with the credential the first connect handed out, and a goodbye when
 // the tab closes. No framework, no build step.
 
+import { attachInput, isTouchDevice } from "./input.js";
+
 const config = JSON.parse(document.getElementById("relay-config").textContent || "{}");
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -23,11 +25,19 @@ const REASONS = {
 // The token lives only in this module: it leaves the address bar (and so history, bookmarks
 // and screenshots) as soon as the page has read it.
 const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+const embedded = new URLSearchParams(location.search).get("embed") === "1";
 history.replaceState(null, "", "./");
+if (embedded) document.body.classList.add("embed");
+const touch = isTouchDevice();
+
+// The host page of an iframe hears how things go, without polling. No secrets in these.
+function tellParent(type, detail = {}) {
+  if (window.parent !== window) window.parent.postMessage({ type: `live-relay:${type}`, ...detail }, "*");
+}
 
 const viewer = {
-  state: "connecting", reason: null, pc: null, channel: null, endsAt: null, frame: null,
-  reconnects: 0, rttMs: null,
+  state: "connecting", reason: null, pc: null, channel: null, endsAt: null, view: null,
+  interactable: true, reconnects: 0, rttMs: null,
 };
 window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
 
@@ -36,8 +46,10 @@ let credential = null; // reconnect credential, from the first answer
 let heartbeat = null;
 let lastPong = 0;
 let reconnecting = false;
+let kicked = false;
 
 function setState(state, message) {
+  if (state === "live" && viewer.state !== "live") tellParent("connected");
   viewer.state = state;
   $("state").dataset.state = state;
   $("state-text").textContent = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting",
@@ -56,6 +68,30 @@ function ended(reason) {
   if (viewer.pc) viewer.pc.close();
   setState("ended", REASONS[reason] || "This live session has ended.");
   $("time-left").textContent = "";
+  $("keyboard").hidden = true;
+  tellParent("complete", { reason });
+}
+
+function send(message) {
+  const channel = viewer.channel;
+  if (!viewer.interactable && message.t !== "sz") return; // the relay enforces it too
+  if (channel && channel.readyState === "open") channel.send(JSON.stringify(message));
+}
+
+let sizeTimer = null;
+function sendSize() {
+  clearTimeout(sizeTimer);
+  sizeTimer = setTimeout(() => {
+    const stage = $("stage");
+    send({ t: "sz", w: Math.round(stage.clientWidth), h: Math.round(stage.clientHeight),
+      d: Math.round(devicePixelRatio * 100) / 100, tc: touch });
+  }, 150);
+}
+
+function setInteractable(on) {
+  viewer.interactable = on;
+  $("view-only").hidden = on;
+  $("keyboard").hidden = !on || !touch || viewer.state === "ended";
 }
 
 function waitIceGathering(pc) {
@@ -75,9 +111,16 @@ function onChannelMessage(event) {
     lastPong = performance.now();
     viewer.rttMs = performance.now() - msg.ts;
     viewer.endsAt = Date.now() + msg.endsInMs;
-    viewer.frame = msg.frame;
+    if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
+    if (msg.interactable !== viewer.interactable) setInteractable(msg.interactable);
+  } else if (msg.t === "view") {
+    viewer.view = msg.view;
   } else if (msg.t === "end") {
     ended(msg.reason);
+  } else if (msg.t === "kick") {
+    kicked = true;
+    ended(null);
+    $("message").textContent = `Disconnected: ${msg.reason}.`;
   }
 }
 
@@ -98,6 +141,7 @@ async function connect() {
     };
     ping();
     heartbeat = setInterval(ping, HEARTBEAT_MS);
+    sendSize();
   };
   channel.onclose = () => {
     if (pc === viewer.pc && viewer.state !== "ended") reconnect();
@@ -142,7 +186,7 @@ async function connect() {
 }
 
 async function reconnect() {
-  if (reconnecting || viewer.state === "ended" || resource === null) return;
+  if (reconnecting || kicked || viewer.state === "ended" || resource === null) return;
   reconnecting = true;
   setState("reconnecting", "Connection lost. Reconnecting…");
   clearInterval(heartbeat);
@@ -198,6 +242,14 @@ function tick() {
 }
 
 $("done").addEventListener("click", done);
+$("keyboard").addEventListener("click", () => $("kbd").focus());
+window.addEventListener("resize", sendSize);
+window.addEventListener("orientationchange", sendSize);
+attachInput({
+  stage: $("stage"), video, keyboardField: $("kbd"), send, getView: () => viewer.view,
+  onInteract: () => tellParent("interacted"),
+});
+setInteractable(true);
 window.addEventListener("pagehide", goodbye);
 window.addEventListener("online", () => { if (viewer.state === "reconnecting") reconnect(); });
 setInterval(tick, 1000);
