@@ -59,8 +59,9 @@ format: test-deps
 test: test-deps chromium redis lint
 	$(BIN)/pytest $(ARGS)
 
-bench: deps chromium
-	$(BIN)/python benchmarks/first_frame.py $(ARGS)
+bench: test-deps chromium
+	$(BIN)/python benchmarks/first_frame.py
+	$(BIN)/python benchmarks/click_to_photon.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -16,6 +16,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,6 +66,22 @@ async def wait_http(url: str, timeout_s: float = 20) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"relay did not come up at {url}")
             await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def start_relay(port: int) -> AsyncIterator[tuple[str, int]]:
+    """The relay as its own process, so its CPU time can be read apart from the browsers'."""
+    relay = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "relay.cli", "serve", "--port", str(port), "--log-level", "WARNING",
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(f"{base}/healthz")
+        yield base, relay.pid
+    finally:
+        relay.terminate()
+        await asyncio.wait_for(relay.wait(), 10)
 
 
 async def create(base: str, endpoint: str) -> dict[str, str]:
@@ -116,59 +134,33 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args()
-    base = f"http://127.0.0.1:{args.port}"
-    relay = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "relay.cli",
-            "serve",
-            "--port",
-            str(args.port),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-    )
-    launch_server = None
-    try:
-        await wait_http(f"{base}/healthz")
+    async with start_relay(args.port) as (base, relay_pid):
         # Any static server can host the demo page for the source browser.
-        launch_server = await asyncio.create_subprocess_exec(
-            *[
-                sys.executable,
-                "-m",
-                "http.server",
-                str(args.port + 1),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(ROOT / "relay" / "demo"),
-            ],
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        demo_url = f"http://127.0.0.1:{args.port + 1}/signin.html"
-        await wait_http(demo_url)
-        viewer = await launch_chromium(extra_args=VIEWER_ARGS)
-        async with async_playwright() as pw:
-            browser = await pw.chromium.connect_over_cdp(viewer.http_endpoint)
-            context = browser.contexts[0]
-            results = {
-                "demo sign-in page (clock ticking)": await scenario(
-                    base, relay.pid, context, demo_url, args.runs, args.seconds
-                ),
-                "animated 1280x720 canvas": await scenario(
-                    base, relay.pid, context, ANIMATED_PAGE, args.runs, args.seconds
-                ),
-            }
-            await browser.close()
-        await viewer.close()
-    finally:
-        relay.terminate()
-        await asyncio.wait_for(relay.wait(), 10)
-        if launch_server is not None:
-            launch_server.terminate()
+        static = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "http.server", str(args.port + 1), "--bind", "127.0.0.1",
+            "--directory", str(ROOT / "relay" / "demo"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            demo_url = f"http://127.0.0.1:{args.port + 1}/signin.html"
+            await wait_http(demo_url)
+            viewer = await launch_chromium(extra_args=VIEWER_ARGS)
+            async with async_playwright() as pw:
+                browser = await pw.chromium.connect_over_cdp(viewer.http_endpoint)
+                context = browser.contexts[0]
+                results = {
+                    "demo sign-in page (clock ticking)": await scenario(
+                        base, relay_pid, context, demo_url, args.runs, args.seconds
+                    ),
+                    "animated 1280x720 canvas": await scenario(
+                        base, relay_pid, context, ANIMATED_PAGE, args.runs, args.seconds
+                    ),
+                }
+                await browser.close()
+            await viewer.close()
+        finally:
+            static.terminate()
+            await static.wait()
     print(
         f"\nlive-relay, {os.cpu_count()} cores, {args.runs} link openings and "
         f"{args.seconds:g} s of streaming per scenario\n"

@@ -2,7 +2,8 @@
 
 from .config import ConfigError, Settings, load_settings
 from .events import Event, EventType, Reason
-from .live import LiveManager, LiveSession
+from .live import LiveSession
+from .manager import LiveManager
 from .options import LiveOptions, OptionsError, parse_live_options
 from .server import create_app, start_server
 from .store import MemoryStore, Store

@@ -12,19 +12,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any, Literal
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import protocol, tokens
 from .capture import CaptureOptions, Screencast
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
-from .config import Settings
 from .events import Event, Reason, iso, iso_now, live_complete
 from .input import InputDispatcher, InputTranslator
 from .options import LiveOptions
-from .store import Store
-from .whep import OfferError, ViewerPeer, offered_video_codecs, pick_codecs
+from .whep import OfferError, ViewerPeer
+
+if TYPE_CHECKING:
+    from .manager import LiveManager
 
 log = logging.getLogger(__name__)
 Status = Literal["pending", "live", "reconnecting", "ended"]
@@ -396,107 +395,3 @@ class LiveSession:
         await self._publish(live_complete(self.id, reason))
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
         self._ended.set()
-
-
-class LiveManager:
-    """Creates live sessions and routes links and viewers to them (this node's sessions)."""
-
-    def __init__(self, settings: Settings, store: Store, http: aiohttp.ClientSession) -> None:
-        self.settings, self.store, self.http = settings, store, http
-        self.sessions: dict[str, LiveSession] = {}
-        self._by_digest: dict[str, LiveSession] = {}
-        self._by_viewer: dict[str, LiveSession] = {}
-
-    def _forget(self, session: LiveSession) -> None:
-        self.sessions.pop(session.id, None)
-        self._by_digest.pop(session.digest, None)
-        viewer_id = session.viewer_id
-        if viewer_id:
-            # A viewer coming back after the end still learns why it ended, for a while.
-            asyncio.get_running_loop().call_later(
-                min(self.settings.result_retention_s, 600), self._by_viewer.pop, viewer_id, None
-            )
-
-    async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
-        try:
-            conn = await CDPConnection.connect(options.browser_ws_endpoint, self.http)
-        except (CDPClosed, ValueError) as exc:
-            raise CreateError(502, f"cannot reach the browser: {tokens.redact(str(exc))}") from None
-        try:
-            target = await self._attach(conn, options.target_id)
-            token, live_id = tokens.new_token(), tokens.new_id()
-            digest = tokens.token_hash(token)
-            session = LiveSession(self, live_id, digest, options, conn, target)
-            await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
-            await session.save()
-        except BaseException:
-            await conn.close()
-            raise
-        self.sessions[live_id] = session
-        self._by_digest[digest] = session
-        session.start()
-        log.info("live %s: created for target %s", live_id[:8], target.target_id)
-        return session, token
-
-    async def _attach(self, conn: CDPConnection, target_id: str | None) -> CDPSession:
-        try:
-            if target_id is None:
-                infos = (await conn.send("Target.getTargets")).get("targetInfos", [])
-                pages = [t for t in infos if t.get("type") == "page"]
-                if not pages:
-                    raise CreateError(400, "the browser has no page to show; pass targetId")
-                target_id = pages[0]["targetId"]
-            else:
-                await conn.send("Target.getTargetInfo", {"targetId": target_id})
-            target = await conn.attach(target_id)
-            with contextlib.suppress(CDPError):
-                await target.send("Inspector.enable")  # for Inspector.targetCrashed
-            return target
-        except CDPError as exc:
-            raise CreateError(404, f"no such target in that browser: {exc.message}") from None
-        except (CDPClosed, TimeoutError) as exc:
-            raise CreateError(502, f"the browser stopped answering: {exc}") from None
-
-    async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str]:
-        """Spend a link on a viewer's offer: (session, credential, answer SDP)."""
-        digest = tokens.token_hash(token) if tokens.looks_like_token(token) else ""
-        session = self._by_digest.get(digest)
-        if session is None or not session.link_valid:
-            raise LinkRefused
-        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
-        if await self.store.consume_link(digest) is None:
-            raise LinkRefused
-        self._by_digest.pop(digest, None)
-        credential = session.new_credential()
-        try:
-            answer = await session.attach_viewer(offer, codecs)
-        except BaseException:
-            # Nothing was shown to anyone: give the link back rather than lose it.
-            self._by_digest[digest] = session
-            session._credential_hash = session.viewer_id = None
-            remaining = session.link_expires_at - time.time()
-            if remaining > 0:
-                await self.store.put_link(digest, session.id, remaining)
-            raise
-        assert session.viewer_id is not None
-        self._by_viewer[session.viewer_id] = session
-        return session, credential, answer
-
-    def viewer_session(self, viewer_id: str, credential: str) -> LiveSession:
-        session = self._by_viewer.get(viewer_id)
-        if session is None:
-            raise ViewerRefused
-        session.check_credential(credential)
-        if session._finish is not None:
-            raise SessionGone(session.reason)
-        return session
-
-    async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:
-        session = self.viewer_session(viewer_id, credential)
-        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
-        return await session.attach_viewer(offer, codecs)
-
-    async def close(self) -> None:
-        await asyncio.gather(
-            *(s.end("cancelled") for s in list(self.sessions.values())), return_exceptions=True
-        )

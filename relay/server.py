@@ -20,7 +20,8 @@ from aiohttp.abc import AbstractAccessLogger
 from . import tokens
 from .cdp import CDPClosed, CDPError
 from .config import Settings
-from .live import CreateError, LinkRefused, LiveManager, SessionGone, ViewerRefused
+from .live import CreateError, LinkRefused, SessionGone, ViewerRefused
+from .manager import LiveManager
 from .options import OptionsError, parse_live_options
 from .store import MemoryStore, Store
 from .whep import MAX_SDP_BYTES, SDP_CONTENT_TYPE, OfferError
