@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: help deps test-deps chromium redis demo serve test lint format bench clean
+.PHONY: help deps test-deps chromium redis x11-tools demo serve test lint format bench clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
@@ -56,7 +56,12 @@ format: test-deps
 	$(BIN)/ruff format relay tests benchmarks
 	$(BIN)/ruff check --fix relay tests benchmarks
 
-test: test-deps chromium redis lint
+# Xvfb, xdotool and xclip: the real-window test types and clicks as a person would.
+x11-tools:
+	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v xclip >/dev/null \
+	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xvfb xdotool xclip; }
+
+test: test-deps chromium redis x11-tools lint
 	$(BIN)/pytest $(ARGS)
 
 bench: test-deps chromium
