@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.config import ConfigError, Secret, Settings, parse_ice_servers
+from relay.config import ConfigError, Secret, Settings, load_settings, parse_ice_servers
 from relay.server import RunningServer
 
 from .conftest import SourcePage, StartRelay, create_live
@@ -134,3 +134,13 @@ async def test_configured_ice_servers_reach_the_viewer_page(start_relay: StartRe
     status, html = await call(relay, "GET", "/live/" + "a" * 43)
     assert status == 200
     assert '"urls": ["turn:turn.example:3478"]' in html and '"credential": "p"' in html
+
+
+async def test_frame_ancestors_setting_reaches_the_csp(start_relay: StartRelay) -> None:
+    relay = await start_relay(frame_ancestors="https://app.example.com https://*.example.org")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.base_url}/live/{'a' * 43}") as resp:
+            csp = resp.headers["Content-Security-Policy"]
+    assert csp.endswith("frame-ancestors https://app.example.com https://*.example.org")
+    with pytest.raises(ConfigError, match="origins"):
+        load_settings(env={"RELAY_FRAME_ANCESTORS": "https://x; script-src *"})

@@ -165,6 +165,26 @@ async def test_phone_viewer_taps_types_and_gets_the_page_laid_out_for_it(
     await page.keyboard.press("Enter")
     assert await wait_source(source, "window.got") == {"user": "bobë", "pass": "Secret-9"}
 
+    # A drag scrolls the page (the gesture is recognised on the page's side).
+    await source.evaluate(
+        "document.body.insertAdjacentHTML('beforeend', '<div style=\"height:3000px\"></div>')"
+    )
+    cdp = await page.context.new_cdp_session(page)
+    x, y0 = await to_client(page, 200, 600)
+    for kind, y in [("touchStart", y0)] + [("touchMove", y0 - 40 * i) for i in range(1, 11)]:
+        await cdp.send(
+            "Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]}
+        )
+        await asyncio.sleep(0.016)
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert await wait_source(source, "scrollY > 100")
+
+    # Turning the phone lays the page out again.
+    await page.set_viewport_size({"width": 844, "height": 390})
+    rotated = await stage_size(page)
+    assert rotated[0] == 844
+    assert await settled(page, source) == tuple(rotated)
+
     await page.tap("#done")
     await page.wait_for_function("() => window.liveRelay.state === 'ended'")
     for _ in range(100):
