@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: help deps test-deps chromium redis x11-tools demo serve test lint format bench clean
+.PHONY: help deps test-deps chromium redis x11-tools node-deps demo serve test lint format bench clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
@@ -56,12 +56,21 @@ format: test-deps
 	$(BIN)/ruff format relay tests benchmarks
 	$(BIN)/ruff check --fix relay tests benchmarks
 
+# puppeteer-core (no browser download) for the browserless-compatibility test.
+tests/node/node_modules/.stamp: tests/node/package.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	cd tests/node && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-deps: tests/node/node_modules/.stamp
+
 # Xvfb, xdotool and xclip: the real-window test types and clicks as a person would.
 x11-tools:
 	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v xclip >/dev/null \
 	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xvfb xdotool xclip; }
 
-test: test-deps chromium redis x11-tools lint
+test: test-deps chromium redis x11-tools node-deps lint
 	$(BIN)/pytest $(ARGS)
 
 bench: test-deps chromium
@@ -69,4 +78,4 @@ bench: test-deps chromium
 	$(BIN)/python benchmarks/click_to_photon.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info tests/node/node_modules

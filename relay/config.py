@@ -70,6 +70,9 @@ class Settings:
     codec: Codec = "auto"
     chromium: str | None = None
     frame_ancestors: str = "*"
+    max_browsers: int = 10
+    max_queued: int = 10
+    browser_timeout_ms: int = 1_800_000
     web_dir: Path = DEFAULT_WEB_DIR
     log_level: str = "INFO"
 
@@ -266,6 +269,24 @@ OPTIONS: tuple[Option, ...] = (
         _frame_ancestors,
         "Who may embed the viewer in an iframe: the CSP frame-ancestors list, "
         "e.g. https://app.example.com ('none' forbids embedding).",
+    ),
+    Option(
+        "max_browsers",
+        "RELAY_MAX_BROWSERS",
+        _positive(int),
+        "Managed Chromiums the CDP endpoint runs at once.",
+    ),
+    Option(
+        "max_queued",
+        "RELAY_MAX_QUEUED",
+        lambda s: max(0, int(s)),
+        "CDP connections that may wait for a browser; beyond that they get HTTP 429.",
+    ),
+    Option(
+        "browser_timeout_ms",
+        "RELAY_BROWSER_TIMEOUT_MS",
+        _positive(int),
+        "Life of a CDP connection's browser in ms when the client names no ?timeout=.",
     ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),

@@ -69,7 +69,10 @@ class LiveManager:
                     raise CreateError(400, "the browser has no page to show; pass targetId")
                 target_id = pages[0]["targetId"]
             else:
-                await conn.send("Target.getTargetInfo", {"targetId": target_id})
+                info = await conn.send("Target.getTargetInfo", {"targetId": target_id})
+                kind = info.get("targetInfo", {}).get("type")
+                if kind != "page":
+                    raise CreateError(400, f"target {target_id} is a {kind}, not a page")
             target = await conn.attach(target_id)
             with contextlib.suppress(CDPError):
                 await target.send("Inspector.enable")  # for Inspector.targetCrashed

@@ -29,6 +29,7 @@ class LiveOptions:
     type: ImageFormat = "jpeg"
     resizable: bool = True
     interactable: bool = True
+    instructions: str = ""  # shown to the person in the viewer
 
     @property
     def timeout_s(self) -> float:
@@ -43,6 +44,7 @@ class LiveOptions:
             "resizable": self.resizable,
             "interactable": self.interactable,
             "timeout": self.timeout_ms,
+            "instructions": self.instructions,
         }
 
 
@@ -93,6 +95,9 @@ def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
     kind = body.get("type", "jpeg")
     if kind not in ("jpeg", "png"):
         raise OptionsError('type must be "jpeg" or "png"')
+    instructions = body.get("instructions", "")
+    if not isinstance(instructions, str) or len(instructions) > 500:
+        raise OptionsError("instructions must be a string of at most 500 characters")
     return LiveOptions(
         browser_ws_endpoint=endpoint,
         target_id=target,
@@ -101,4 +106,5 @@ def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
         type=kind,
         resizable=_bool(body, "resizable", True),
         interactable=_bool(body, "interactable", True),
+        instructions=instructions,
     )

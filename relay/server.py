@@ -19,6 +19,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from . import tokens
 from .cdp import CDPClosed, CDPError
+from .cdp_options import ConnectError, parse_connect_query
+from .cdp_proxy import BrowserPool, serve_connection
 from .config import Settings
 from .live import CreateError, LinkRefused, SessionGone, ViewerRefused
 from .manager import LiveManager
@@ -32,6 +34,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 MANAGER = web.AppKey("manager", LiveManager)
 VIEWER_HTML = web.AppKey("viewer_html", str)
+POOL = web.AppKey("pool", BrowserPool)
 
 LINK_REFUSED = "This link is not valid: links work once and expire.\n"
 SSE_KEEPALIVE_S = 15.0
@@ -272,6 +275,51 @@ async def viewer_done(request: web.Request) -> web.Response:
     return await _viewer_ends(request, _credential(request), "done")
 
 
+# -- the browserless-compatible CDP endpoint ---------------------------------------------------
+
+
+def _key_refused(request: web.Request) -> web.Response | None:
+    keys = request.app[SETTINGS].api_keys
+    if keys and not _api_key_ok(request, keys):
+        return _error(401, "missing or wrong API key: send ?token=KEY or Authorization: Bearer KEY")
+    return None
+
+
+async def cdp_endpoint(request: web.Request) -> web.StreamResponse:
+    refused = _key_refused(request)
+    if refused is not None:
+        return refused
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return web.json_response(
+            {"service": "live-relay", "cdp": "connect a CDP client (WebSocket) to this URL"}
+        )
+    try:
+        options = parse_connect_query(request.query)
+    except ConnectError as exc:
+        return _error(400, str(exc))
+    settings = request.app[SETTINGS]
+    return await serve_connection(
+        request, options, request.app[POOL], request.app[MANAGER], request.app[STORE],
+        settings.chromium, settings.base_url, settings.browser_timeout_ms,
+    )  # fmt: skip
+
+
+async def json_version(request: web.Request) -> web.Response:
+    """What ``connect_over_cdp("http://HOST:PORT")`` reads to find the WebSocket."""
+    refused = _key_refused(request)
+    if refused is not None:
+        return refused
+    base = request.app[SETTINGS].base_url.replace("http", "ws", 1)
+    query = f"?{request.query_string}" if request.query_string else ""
+    return web.json_response(
+        {
+            "Browser": "live-relay (managed Chromium)",
+            "Protocol-Version": "1.3",
+            "webSocketDebuggerUrl": f"{base}/{query}",
+        }
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "sessions": len(request.app[MANAGER].sessions)})
 
@@ -306,6 +354,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     http = aiohttp.ClientSession()
     app[STORE] = store
     app[MANAGER] = LiveManager(settings, store, http)
+    app[POOL] = BrowserPool(settings.max_browsers, settings.max_queued)
     try:
         yield
     finally:
@@ -320,6 +369,10 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app[VIEWER_HTML] = _viewer_html(settings)
     app.cleanup_ctx.append(_services)
     app.router.add_get("/healthz", healthz)
+    for path in ("/", "/chromium", "/chrome"):
+        app.router.add_get(path, cdp_endpoint)
+    app.router.add_get("/json/version", json_version)
+    app.router.add_get("/json/version/", json_version)
     app.router.add_post("/api/live", create_live)
     app.router.add_get("/api/live/{id}", get_live)
     app.router.add_delete("/api/live/{id}", delete_live)

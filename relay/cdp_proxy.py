@@ -1,0 +1,277 @@
+"""A browserless-compatible CDP endpoint: ``ws://HOST:PORT/?token=KEY`` (also ``/chromium``
+and ``/chrome``) gives each client a fresh managed Chromium and proxies CDP both ways untouched,
+except the live-view commands, which the relay answers itself on the page session they arrive
+on: ``Browserless.liveURL`` and ``Browserless.closeLiveURL`` (and the same under ``LiveRelay.``),
+with ``liveComplete`` sent back on that session when the live session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .browser import Chromium, launch_chromium
+from .cdp import MAX_MESSAGE_BYTES
+from .cdp_options import (
+    BROWSERLESS_REASONS,
+    DOMAINS,
+    CDPParamsError,
+    ConnectOptions,
+    Domain,
+    parse_live_url_params,
+)
+from .live import CreateError
+from .manager import LiveManager
+from .store import Store
+
+log = logging.getLogger(__name__)
+_RESPONSE_ID = re.compile(r'\{"id":(\d+),')
+_ATTACHED = '{"method":"Target.attachedToTarget"'
+LIVE_METHODS = {f"{d}.{m}" for d in DOMAINS for m in ("liveURL", "closeLiveURL")}
+
+
+class PoolFull(Exception):
+    """Every browser slot is busy and the queue is full (HTTP 429)."""
+
+
+class PoolTimeout(Exception):
+    """A queued connection waited longer than its timeout (HTTP 408)."""
+
+
+class BrowserPool:
+    """At most ``size`` managed browsers at once, and at most ``queue`` connections waiting."""
+
+    def __init__(self, size: int, queue: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self.size, self.queue_limit = size, queue
+        self.waiting = 0
+        self.running = 0
+
+    async def acquire(self, timeout_s: float) -> None:
+        if self._slots.locked():
+            if self.waiting >= self.queue_limit:
+                raise PoolFull
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout_s)
+            except TimeoutError:
+                raise PoolTimeout from None
+            finally:
+                self.waiting -= 1
+        else:
+            await self._slots.acquire()
+        self.running += 1
+
+    def release(self) -> None:
+        self.running -= 1
+        self._slots.release()
+
+
+@dataclass
+class ProxyConnection:
+    """One client, its browser, and the live sessions it asked for."""
+
+    client: web.WebSocketResponse
+    browser: aiohttp.ClientWebSocketResponse
+    chromium: Chromium
+    manager: LiveManager
+    store: Store
+    base_url: str
+    sessions: dict[str, str] = field(default_factory=dict)  # CDP sessionId -> targetId
+    live_ids: set[str] = field(default_factory=set)
+    _attach_requests: dict[int, str] = field(default_factory=dict)  # command id -> targetId
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def to_client(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            if not self.client.closed:
+                await self.client.send_str(json.dumps(message))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def pump_client(self) -> None:
+        async for msg in self.client:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await self.browser.send_bytes(msg.data)
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                method = data.get("method")
+                if method in LIVE_METHODS:
+                    self._spawn(self._live_command(data))
+                    continue
+                if method == "Target.attachToTarget" and isinstance(data.get("id"), int):
+                    target = (data.get("params") or {}).get("targetId")
+                    if isinstance(target, str):
+                        self._attach_requests[data["id"]] = target
+            await self.browser.send_str(msg.data)  # untouched
+
+    async def pump_browser(self) -> None:
+        async for msg in self.browser:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self._learn_sessions(msg.data)
+                async with self._send_lock:
+                    await self.client.send_str(msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                async with self._send_lock:
+                    await self.client.send_bytes(msg.data)
+
+    def _learn_sessions(self, text: str) -> None:
+        """Which target each CDP session is on: the live view is asked for on a page session."""
+        if text.startswith(_ATTACHED):
+            params = json.loads(text).get("params", {})
+            info = params.get("targetInfo", {})
+            if "sessionId" in params and "targetId" in info and info.get("type") == "page":
+                self.sessions[params["sessionId"]] = info["targetId"]
+            return
+        if not self._attach_requests:
+            return
+        match = _RESPONSE_ID.match(text)
+        if match and int(match.group(1)) in self._attach_requests:
+            target = self._attach_requests.pop(int(match.group(1)))
+            session_id = (json.loads(text).get("result") or {}).get("sessionId")
+            if session_id:
+                self.sessions[session_id] = target
+
+    async def _live_command(self, data: dict[str, Any]) -> None:
+        msg_id, session_id = data.get("id"), data.get("sessionId")
+        domain, _, command = str(data["method"]).partition(".")
+        reply: dict[str, Any] = {"id": msg_id}
+        if session_id is not None:
+            reply["sessionId"] = session_id
+        try:
+            if command == "liveURL":
+                reply["result"] = await self._live_url(domain, session_id, data.get("params"))  # type: ignore[arg-type]
+            else:
+                reply["result"] = await self._close_live_url(data.get("params"))
+        except CDPParamsError as exc:
+            reply["error"] = {"code": -32602, "message": str(exc)}
+        except CreateError as exc:
+            reply["error"] = {"code": -32000, "message": str(exc)}
+        await self.to_client(reply)
+
+    async def _live_url(
+        self, domain: Domain, session_id: str | None, params: Any
+    ) -> dict[str, Any]:
+        target = self.sessions.get(session_id or "")
+        if target is None:
+            raise CDPParamsError(
+                f"send {domain}.liveURL on a page's CDP session (e.g. page.createCDPSession())"
+            )
+        options = parse_live_url_params(params, self.chromium.ws_endpoint, target)
+        session, token = await self.manager.create(options)
+        self.live_ids.add(session.id)
+        self._spawn(self._forward_events(domain, session.id, session_id))
+        return {"error": None, "liveURLId": session.id, "liveURL": f"{self.base_url}/live/{token}"}
+
+    async def _close_live_url(self, params: Any) -> dict[str, Any]:
+        live_id = params.get("liveURLId") if isinstance(params, dict) else None
+        if not isinstance(live_id, str) or live_id not in self.live_ids:
+            raise CDPParamsError("liveURLId must name a liveURL of this connection")
+        session = self.manager.sessions.get(live_id)
+        if session is not None:
+            await session.end("cancelled")
+        return {}
+
+    async def _forward_events(self, domain: Domain, live_id: str, session_id: str | None) -> None:
+        async with self.store.events(live_id) as events:
+            async for event in events:
+                if not event.final:
+                    continue
+                reason = event.reason or "closed"
+                params = {"liveURLId": live_id, "reason": BROWSERLESS_REASONS.get(reason, reason)}
+                if domain == "LiveRelay":
+                    params["reason"] = reason  # our own domain speaks our own vocabulary
+                message: dict[str, Any] = {"method": f"{domain}.liveComplete", "params": params}
+                if session_id is not None:
+                    message["sessionId"] = session_id
+                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                    await self.to_client(message)
+                return
+
+    async def close(self) -> None:
+        for live_id in list(self.live_ids):
+            session = self.manager.sessions.get(live_id)
+            if session is not None:
+                await session.end("cancelled")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.browser.close()
+        await self.client.close()
+        await self.chromium.close()
+
+
+async def serve_connection(
+    request: web.Request,
+    options: ConnectOptions,
+    pool: BrowserPool,
+    manager: LiveManager,
+    store: Store,
+    chromium_path: str | None,
+    base_url: str,
+    default_timeout_ms: int,
+) -> web.StreamResponse:
+    timeout_s = (options.timeout_ms or default_timeout_ms) / 1000
+    started = time.monotonic()
+    try:
+        await pool.acquire(timeout_s)
+    except PoolFull:
+        return web.json_response({"error": "too many browsers running and queued"}, status=429)
+    except PoolTimeout:
+        return web.json_response({"error": "timed out waiting for a browser"}, status=408)
+    try:
+        chromium = await launch_chromium(
+            chromium_path, headless=options.headless, extra_args=options.args
+        )
+    except Exception as exc:
+        pool.release()
+        log.warning("cdp endpoint: could not launch Chromium: %s", exc)
+        return web.json_response({"error": f"could not start a browser: {exc}"}, status=503)
+    client = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
+    conn: ProxyConnection | None = None
+    try:
+        await client.prepare(request)
+        browser = await manager.http.ws_connect(
+            chromium.ws_endpoint, max_msg_size=MAX_MESSAGE_BYTES
+        )
+        conn = ProxyConnection(client, browser, chromium, manager, store, base_url)
+        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        pumps = [
+            asyncio.ensure_future(conn.pump_client()),
+            asyncio.ensure_future(conn.pump_browser()),
+        ]
+        done, pending = await asyncio.wait(
+            pumps, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        if not done:
+            log.info("cdp endpoint: connection reached its timeout of %.0f s", timeout_s)
+    finally:
+        if conn is not None:
+            await conn.close()
+        else:
+            await chromium.close()
+            await client.close()
+        pool.release()
+    return client

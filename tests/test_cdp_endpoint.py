@@ -1,0 +1,261 @@
+"""The browserless-compatible CDP endpoint, driven by the clients scripts really use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Page, async_playwright
+
+from relay.cdp import CDPConnection, CDPSession
+from relay.cdp_options import ConnectError, parse_connect_query
+from relay.cdp_proxy import BrowserPool, PoolFull, PoolTimeout
+from relay.config import Secret
+from relay.server import MANAGER, POOL, RunningServer
+
+from .conftest import StartRelay, ViewerBrowser, wait_playing
+from .test_control import FORM_PAGE, centre, settled, to_client, wait_source
+
+pytestmark = pytest.mark.timeout(120)
+KEY = "cdp-test-key-0123"
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+
+@dataclass
+class ScriptPage:
+    """The script's page, seen through Playwright, so the viewer helpers can look at it."""
+
+    page: Page
+
+    async def evaluate(self, expression: str) -> Any:
+        return await self.page.evaluate(expression)
+
+
+@dataclass
+class RemotePage:
+    """A page in a managed browser, seen through our own CDP client."""
+
+    session: CDPSession
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.session.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}
+        )
+        return result["result"].get("value")
+
+
+async def sign_in_and_close(viewer: ViewerBrowser, live_url: str, source: Any) -> None:
+    """A person opens the link, signs in on the page, and closes the tab."""
+    page = await viewer.open(live_url)
+    await wait_playing(page)
+    await settled(page, source)
+    await page.mouse.click(*await to_client(page, *await centre(source, "#user")))
+    await wait_source(source, "document.activeElement.id === 'user'")
+    await page.keyboard.type("Ada")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("S3cret!")
+    await page.keyboard.press("Enter")
+    await wait_source(source, "window.got")
+    await page.close()
+
+
+async def test_playwright_python_seed_flow(start_relay: StartRelay, viewer: ViewerBrowser) -> None:
+    relay = await start_relay(api_keys=(Secret(KEY),))
+    async with async_playwright() as pw:
+        # The seed's code, with only the endpoint changed (here its http form, via /json/version).
+        browser = await pw.chromium.connect_over_cdp(f"{relay.base_url}?token={KEY}&timeout=60000")
+        context = browser.contexts[0]
+        page = await context.new_page()
+        await page.goto(FORM_PAGE)
+        cdp_session = await context.new_cdp_session(page)
+        response = await cdp_session.send("Browserless.liveURL", {"timeout": 600000})
+        assert response["error"] is None and response["liveURL"].startswith(
+            f"{relay.base_url}/live/"
+        )
+        live_complete: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        cdp_session.on("Browserless.liveComplete", lambda p: live_complete.set_result(p))
+
+        await sign_in_and_close(viewer, response["liveURL"], ScriptPage(page))
+
+        event = await asyncio.wait_for(live_complete, 15)
+        assert event == {"liveURLId": response["liveURLId"], "reason": "closed"}
+        assert await page.evaluate("window.got") == {"user": "Ada", "pass": "S3cret!"}
+        await browser.close()
+
+
+@pytest.mark.skipif(
+    not (NODE_DIR / "node_modules" / "puppeteer-core").exists() or not shutil.which("node"),
+    reason="needs node and tests/node/node_modules (make test installs them)",
+)
+async def test_puppeteer_seed_example_runs_unchanged_but_for_the_url(
+    start_relay: StartRelay, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(api_keys=(Secret(KEY),))
+    endpoint = relay.base_url.replace("http", "ws") + f"?token={KEY}"
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(NODE_DIR / "seed_example.mjs"), endpoint, FORM_PAGE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.search(r"Shareable Public URL: (\S+)", line)
+        assert match, line
+        (session,) = relay.app[MANAGER].sessions.values()
+        conn = await CDPConnection.connect(session.options.browser_ws_endpoint)
+        try:
+            source = RemotePage(await conn.attach(session.target.target_id))
+            await sign_in_and_close(viewer, match.group(1), source)
+        finally:
+            await conn.close()
+        out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0, out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert f'liveComplete: {{"liveURLId":"{session.id}","reason":"closed"}}' in out
+    assert 'page: {"user":"Ada","pass":"S3cret!"}' in out
+
+
+async def test_several_live_urls_in_sequence_both_domains_and_clear_errors(
+    relay: RunningServer,
+) -> None:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(
+            relay.base_url.replace("http", "ws") + "/chrome"
+        )
+        page = await browser.contexts[0].new_page()
+        cdp = await browser.contexts[0].new_cdp_session(page)
+        events: list[tuple[str, dict[str, Any]]] = []
+        cdp.on("Browserless.liveComplete", lambda p: events.append(("Browserless", p)))
+        cdp.on("LiveRelay.liveComplete", lambda p: events.append(("LiveRelay", p)))
+
+        for bad, words in [
+            ({"quality": 0}, "quality"),
+            ({"type": "gif"}, "type"),
+            ({"colour": 1}, "unknown"),
+            ({"interactable": "yes"}, "interactable"),
+            ({"showBrowserInterface": True}, "not supported"),
+        ]:
+            with pytest.raises(Exception, match=words):
+                await cdp.send("Browserless.liveURL", bad)
+        assert await page.evaluate("1 + 1") == 2  # the connection lives on
+
+        first = await cdp.send("LiveRelay.liveURL", {"quality": 40, "interactable": False})
+        state = relay.app[MANAGER].sessions[first["liveURLId"]].state()
+        assert (state["quality"], state["interactable"], state["timeout"]) == (40, False, 30000)
+        await cdp.send("LiveRelay.closeLiveURL", {"liveURLId": first["liveURLId"]})
+        second = await cdp.send("Browserless.liveURL")
+        await cdp.send("Browserless.closeLiveURL", {"liveURLId": second["liveURLId"]})
+        with pytest.raises(Exception, match="liveURLId"):
+            await cdp.send("Browserless.closeLiveURL", {"liveURLId": "nope"})
+        for _ in range(100):
+            if len(events) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert events == [
+            ("LiveRelay", {"liveURLId": first["liveURLId"], "reason": "cancelled"}),
+            ("Browserless", {"liveURLId": second["liveURLId"], "reason": "closed"}),
+        ]
+        browser_cdp = await browser.new_browser_cdp_session()
+        with pytest.raises(Exception, match="page's CDP session"):
+            await browser_cdp.send("Browserless.liveURL")
+        await browser.close()
+
+
+async def test_disconnect_ends_the_browser_and_its_live_sessions(relay: RunningServer) -> None:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(relay.base_url.replace("http", "ws"))
+        page = await browser.contexts[0].new_page()
+        cdp = await browser.contexts[0].new_cdp_session(page)
+        live = await cdp.send("Browserless.liveURL")
+        session = relay.app[MANAGER].sessions[live["liveURLId"]]
+        assert relay.app[POOL].running == 1
+        await browser.close()
+    assert await asyncio.wait_for(session.wait_ended(), 10) == "cancelled"
+    for _ in range(100):
+        if relay.app[POOL].running == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert relay.app[POOL].running == 0
+
+
+async def _ws_status(url: str) -> int:
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.ws_connect(url) as ws:
+                await ws.close()
+                return 101
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+
+
+async def test_full_pool_is_429_and_a_long_wait_is_408(start_relay: StartRelay) -> None:
+    relay = await start_relay(max_browsers=1, max_queued=1)
+    ws = relay.base_url.replace("http", "ws")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(ws + "/") as holder:
+            await holder.send_str(json.dumps({"id": 1, "method": "Browser.getVersion"}))
+            assert "product" in (await holder.receive_json())["result"]
+            waiter = asyncio.create_task(_ws_status(ws + "/?timeout=1500"))
+            await asyncio.sleep(0.3)
+            assert await _ws_status(ws + "/") == 429  # one running, one queued: no room
+            assert await waiter == 408  # the queued one gave up after its timeout
+
+
+async def test_endpoint_auth_and_bad_queries(start_relay: StartRelay) -> None:
+    relay = await start_relay(api_keys=(Secret(KEY),))
+    ws = relay.base_url.replace("http", "ws")
+    assert await _ws_status(ws + "/") == 401
+    assert await _ws_status(ws + f"/?token={KEY}&timeout=soon") == 400
+    assert await _ws_status(ws + f"/?token={KEY}&--remote-debugging-port=9") == 400
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.base_url}/json/version/?token={KEY}&timeout=5000") as resp:
+            info = await resp.json()
+        async with http.get(f"{relay.base_url}/json/version") as resp:
+            assert resp.status == 401
+    assert info["webSocketDebuggerUrl"] == f"{ws}/?token={KEY}&timeout=5000"
+
+
+def test_connect_query_parsing() -> None:
+    opts = parse_connect_query(
+        {"token": "k", "timeout": "5000", "--user-data-dir": "/tmp/profile", "--lang": "de",
+         "launch": '{"args": ["--window-size=800,600"], "headless": true}'}
+    )  # fmt: skip
+    assert opts.timeout_ms == 5000 and opts.headless
+    assert set(opts.args) == {"--user-data-dir=/tmp/profile", "--lang=de", "--window-size=800,600"}
+    b64 = "eyJhcmdzIjogWyItLW11dGUtYXVkaW8iXX0="  # {"args": ["--mute-audio"]}
+    assert parse_connect_query({"launch": b64}).args == ("--mute-audio",)
+    for bad in (
+        {"timeout": "0"},
+        {"launch": "[1]"},
+        {"launch": '{"args": "x"}'},
+        {"--remote-debugging-pipe": ""},
+        {"launch": '{"args": ["bad switch"]}'},
+    ):
+        with pytest.raises(ConnectError):
+            parse_connect_query(bad)
+
+
+async def test_browser_pool_limits() -> None:
+    pool = BrowserPool(size=1, queue=1)
+    await pool.acquire(1)
+    waiting = asyncio.create_task(pool.acquire(5))
+    await asyncio.sleep(0.05)
+    with pytest.raises(PoolFull):
+        await pool.acquire(1)
+    pool.release()
+    await waiting
+    assert pool.running == 1
+    with pytest.raises(PoolTimeout):
+        await pool.acquire(0.05)
+    pool.release()
+    assert pool.running == 0 and pool.waiting == 0
