@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .options import MAX_TIMEOUT_MS, LiveOptions
+from .options import MAX_TIMEOUT_MS, LiveOptions, OptionsError, check_unknown, view_options
 
 Domain = Literal["Browserless", "LiveRelay"]
 DOMAINS: tuple[Domain, ...] = ("Browserless", "LiveRelay")
@@ -107,43 +107,11 @@ _LIVE_URL_PARAMS = {
 
 
 def parse_live_url_params(params: Any, endpoint: str, target_id: str) -> LiveOptions:
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise CDPParamsError("params must be an object")
-    unknown = sorted(set(params) - _LIVE_URL_PARAMS)
-    if unknown:
-        raise CDPParamsError(f"unknown parameter(s): {', '.join(unknown)[:200]}")
-
-    def whole(key: str, default: int, low: int, high: int) -> int:
-        value = params.get(key, default)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise CDPParamsError(f"{key} must be a whole number from {low} to {high}")
-        return value
-
-    def flag(key: str, default: bool) -> bool:
-        value = params.get(key, default)
-        if not isinstance(value, bool):
-            raise CDPParamsError(f"{key} must be true or false")
-        return value
-
-    kind = params.get("type", "jpeg")
-    if kind not in ("jpeg", "png"):
-        raise CDPParamsError('type must be "jpeg" or "png"')
-    if flag("showBrowserInterface", False):
-        raise CDPParamsError("showBrowserInterface is not supported by this relay yet")
-    instructions = params.get("instructions", "")
-    if not isinstance(instructions, str) or len(instructions) > 500:
-        raise CDPParamsError("instructions must be a string of at most 500 characters")
-    return LiveOptions(
-        browser_ws_endpoint=endpoint,
-        target_id=target_id,
-        timeout_ms=whole("timeout", LIVE_URL_DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS),
-        quality=whole("quality", 70, 1, 100),
-        type=kind,
-        resizable=flag("resizable", True),
-        interactable=flag("interactable", True),
-        instructions=instructions,
-    )
+    """``Browserless.liveURL``: the same options as the REST API, with browserless' defaults."""
+    try:
+        params = check_unknown({} if params is None else params, _LIVE_URL_PARAMS, "params")
+        if params.get("showBrowserInterface", False) is not False:
+            raise OptionsError("showBrowserInterface is not supported by this relay yet")
+        return view_options(params, endpoint, target_id, LIVE_URL_DEFAULT_TIMEOUT_MS)
+    except OptionsError as exc:
+        raise CDPParamsError(str(exc)) from None

@@ -77,21 +77,10 @@ def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> i
     return value
 
 
-def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
-    if not isinstance(body, dict):
-        raise OptionsError("the request body must be a JSON object")
-    unknown = sorted(set(body) - _KNOWN)
-    if unknown:
-        raise OptionsError(f"unknown option(s): {', '.join(unknown)[:200]}")
-    endpoint = body.get("browserWSEndpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise OptionsError("browserWSEndpoint is required: the browser's ws:// or http:// URL")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
-        raise OptionsError("browserWSEndpoint must be a ws://, wss://, http:// or https:// URL")
-    target = body.get("targetId")
-    if target is not None and (not isinstance(target, str) or not 0 < len(target) <= 128):
-        raise OptionsError("targetId must be a non-empty string")
+def view_options(
+    body: dict[str, Any], endpoint: str, target: str | None, default_timeout_ms: int
+) -> LiveOptions:
+    """The viewing options shared by every way of asking for a live session."""
     kind = body.get("type", "jpeg")
     if kind not in ("jpeg", "png"):
         raise OptionsError('type must be "jpeg" or "png"')
@@ -108,3 +97,27 @@ def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
         interactable=_bool(body, "interactable", True),
         instructions=instructions,
     )
+
+
+def check_unknown(body: Any, known: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise OptionsError(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise OptionsError(f"unknown option(s): {', '.join(unknown)[:200]}")
+    return body
+
+
+def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
+    """``POST /api/live``: the browser and target, then the viewing options."""
+    body = check_unknown(body, _KNOWN, "the request body")
+    endpoint = body.get("browserWSEndpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise OptionsError("browserWSEndpoint is required: the browser's ws:// or http:// URL")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
+        raise OptionsError("browserWSEndpoint must be a ws://, wss://, http:// or https:// URL")
+    target = body.get("targetId")
+    if target is not None and (not isinstance(target, str) or not 0 < len(target) <= 128):
+        raise OptionsError("targetId must be a non-empty string")
+    return view_options(body, endpoint, target, default_timeout_ms)
