@@ -272,6 +272,11 @@ class LiveSession:
                     endsInMs=int(max(0.0, self.ends_at - time.time()) * 1000),
                     view=list(self.screencast.view or (0, 0)),
                     interactable=self.options.interactable,
+                    **(
+                        {"instructions": self.options.instructions}
+                        if self.options.instructions
+                        else {}
+                    ),
                 )
             )
         elif isinstance(message, protocol.Done):

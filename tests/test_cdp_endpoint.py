@@ -51,10 +51,15 @@ class RemotePage:
         return result["result"].get("value")
 
 
-async def sign_in_and_close(viewer: ViewerBrowser, live_url: str, source: Any) -> None:
-    """A person opens the link, signs in on the page, and closes the tab."""
+async def sign_in_and_close(
+    viewer: ViewerBrowser, live_url: str, source: Any, instructions: str | None = None
+) -> None:
+    """A person opens the link, reads what to do, signs in on the page, and closes the tab."""
     page = await viewer.open(live_url)
     await wait_playing(page)
+    if instructions is not None:
+        await page.wait_for_selector("#instructions", state="visible")
+        assert await page.inner_text("#instructions-text") == instructions  # as text, not HTML
     await settled(page, source)
     await page.mouse.click(*await to_client(page, *await centre(source, "#user")))
     await wait_source(source, "document.activeElement.id === 'user'")
@@ -75,14 +80,20 @@ async def test_playwright_python_seed_flow(start_relay: StartRelay, viewer: View
         page = await context.new_page()
         await page.goto(FORM_PAGE)
         cdp_session = await context.new_cdp_session(page)
-        response = await cdp_session.send("Browserless.liveURL", {"timeout": 600000})
+        response = await cdp_session.send(
+            "Browserless.liveURL",
+            {"timeout": 600000, "instructions": "Sign in as <b>Ada</b>, then close this tab."},
+        )
         assert response["error"] is None and response["liveURL"].startswith(
             f"{relay.base_url}/live/"
         )
         live_complete: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         cdp_session.on("Browserless.liveComplete", lambda p: live_complete.set_result(p))
 
-        await sign_in_and_close(viewer, response["liveURL"], ScriptPage(page))
+        await sign_in_and_close(
+            viewer, response["liveURL"], ScriptPage(page),
+            instructions="Sign in as <b>Ada</b>, then close this tab.",
+        )  # fmt: skip
 
         event = await asyncio.wait_for(live_complete, 15)
         assert event == {"liveURLId": response["liveURLId"], "reason": "closed"}

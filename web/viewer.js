@@ -47,6 +47,7 @@ let heartbeat = null;
 let lastPong = 0;
 let reconnecting = false;
 let kicked = false;
+let instructionsShown = false;
 
 function setState(state, message) {
   if (state === "live" && viewer.state !== "live") tellParent("connected");
@@ -113,6 +114,11 @@ function onChannelMessage(event) {
     viewer.endsAt = Date.now() + msg.endsInMs;
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
     if (msg.interactable !== viewer.interactable) setInteractable(msg.interactable);
+    if (msg.instructions && !instructionsShown) {
+      instructionsShown = true;
+      $("instructions-text").textContent = msg.instructions; // text, never HTML
+      $("instructions").hidden = false;
+    }
   } else if (msg.t === "view") {
     viewer.view = msg.view;
   } else if (msg.t === "end") {
@@ -243,6 +249,7 @@ function tick() {
 
 $("done").addEventListener("click", done);
 $("keyboard").addEventListener("click", () => $("kbd").focus());
+$("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });
 window.addEventListener("resize", sendSize);
 window.addEventListener("orientationchange", sendSize);
 attachInput({
