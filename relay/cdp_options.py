@@ -27,11 +27,13 @@ RESERVED_SWITCHES = (
 # Our reasons in browserless' vocabulary, for events on the CDP session.
 BROWSERLESS_REASONS = {
     "done": "userDone",
+    "conditionMet": "userDone",
     "failed": "userFailed",
     "closed": "closed",
-    "timeout": "timeout",
     "targetClosed": "closed",
     "cancelled": "closed",
+    "timeout": "timeout",
+    "expired": "timeout",
 }
 
 

@@ -64,6 +64,7 @@ class Settings:
     link_ttl_s: float = 300.0
     live_timeout_ms: int = 300_000
     reconnect_grace_s: float = 15.0
+    max_session_s: float = 3600.0
     viewer_idle_s: float = 6.0
     result_retention_s: float = 3600.0
     ice_servers: tuple[IceServer, ...] = ()
@@ -224,6 +225,13 @@ OPTIONS: tuple[Option, ...] = (
         "RELAY_LIVE_TIMEOUT_MS",
         _positive(int),
         "Default life of a live session in ms when the request names no timeout.",
+    ),
+    Option(
+        "max_session_s",
+        "RELAY_MAX_SESSION_S",
+        _positive(float),
+        "Hard limit of a live session once the person has started interacting (their session "
+        "timeout no longer cuts them off mid-task).",
     ),
     Option(
         "reconnect_grace_s",

@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 EventType = Literal["viewerConnected", "viewerDisconnected", "humanInteracted", "liveComplete"]
-Reason = Literal["done", "closed", "timeout", "targetClosed", "cancelled"]
-REASONS: tuple[Reason, ...] = ("done", "closed", "timeout", "targetClosed", "cancelled")
+Reason = Literal[
+    "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet"
+]
+REASONS: tuple[Reason, ...] = (
+    "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet",
+)  # fmt: skip
 FINAL_EVENT: EventType = "liveComplete"
 
 

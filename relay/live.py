@@ -82,7 +82,9 @@ class LiveSession:
         self.reason: Reason | None = None
         self.created_at = time.time()
         self.link_expires_at = self.created_at + settings.link_ttl_s
-        self.ends_at = self.created_at + options.timeout_s
+        self.timeout_at = self.created_at + options.timeout_s
+        self.interacted = False
+        self._deadline_moved = asyncio.Event()
         self.ended_at: float | None = None
         self.peer: ViewerPeer | None = None
         self.viewer_id: str | None = None
@@ -118,7 +120,7 @@ class LiveSession:
             "reason": self.reason,
             "createdAt": iso(self.created_at),
             "expiresAt": iso(self.link_expires_at),
-            "endsAt": iso(self.ends_at),
+            "endsAt": iso(self.deadline()[0]),
             "endedAt": iso(self.ended_at) if self.ended_at else None,
             "viewerCount": 1 if self.status == "live" else 0,
             "codec": self.codec,
@@ -127,7 +129,7 @@ class LiveSession:
         }
 
     async def save(self) -> None:
-        remaining = max(0.0, self.ends_at - time.time())
+        remaining = max(0.0, self.deadline()[0] - time.time())
         await self.manager.store.put_state(
             self.id, self.state(), remaining + self.manager.settings.result_retention_s
         )
@@ -141,16 +143,42 @@ class LiveSession:
     def start(self) -> None:
         self._spawn(self._watch(), "live-watch")
 
+    def deadline(self) -> tuple[float, Reason]:
+        """When the session ends by itself, and why: the response window, as in hidettp.
+
+        A link nobody opens ends with ``expired``; once the person has started interacting,
+        only the hard maximum (``max_session_s``) can cut them off, not the session timeout.
+        """
+        if self.status == "pending" and self.link_expires_at < self.timeout_at:
+            return self.link_expires_at, "expired"
+        if self.interacted:
+            return self.created_at + self.manager.settings.max_session_s, "timeout"
+        return self.timeout_at, "timeout"
+
+    def _move_deadline(self) -> None:
+        self._deadline_moved.set()
+
     async def _watch(self) -> None:
-        remaining = max(0.0, self.ends_at - time.time())
-        try:
-            # shield: a timeout must not cancel the target's own "ended" future.
-            how = await asyncio.wait_for(asyncio.shield(self.target.ended), remaining)
-        except TimeoutError:
-            await self.end("timeout")
-            return
-        log.info("live %s: target %s", self.id[:8], how)
-        await self.end("targetClosed")
+        while True:
+            deadline, reason = self.deadline()
+            self._deadline_moved.clear()
+            moved = asyncio.ensure_future(self._deadline_moved.wait())
+            try:
+                # target.ended is awaited, never cancelled: it belongs to the CDP session.
+                done, _ = await asyncio.wait(
+                    [self.target.ended, moved],
+                    timeout=max(0.0, deadline - time.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                moved.cancel()
+            if self.target.ended.done():
+                log.info("live %s: target %s", self.id[:8], self.target.ended.result())
+                await self.end("targetClosed")
+                return
+            if not done:
+                await self.end(reason)
+                return
 
     # -- viewers -----------------------------------------------------------------------------
 
@@ -185,6 +213,7 @@ class LiveSession:
             self._grace.cancel()
             self._grace = None
         self.status, self.codec = "live", peer.codec
+        self._move_deadline()
         self._spawn(self._watchdog(peer), "viewer-watchdog")
         log.info("live %s: viewer connected (%s)", self.id[:8], peer.codec)
         await self.save()
@@ -269,7 +298,7 @@ class LiveSession:
                     "pong",
                     ts=message.ts,
                     now=int(time.time() * 1000),
-                    endsInMs=int(max(0.0, self.ends_at - time.time()) * 1000),
+                    endsInMs=int(max(0.0, self.deadline()[0] - time.time()) * 1000),
                     view=list(self.screencast.view or (0, 0)),
                     interactable=self.options.interactable,
                     **(
@@ -280,7 +309,7 @@ class LiveSession:
                 )
             )
         elif isinstance(message, protocol.Done):
-            self._spawn(self.end("done"), "viewer-done")
+            self._spawn(self.end("failed" if message.failed else "done"), "viewer-done")
         elif isinstance(message, protocol.Size):
             if self.options.resizable:
                 if self._resize is not None:
@@ -290,6 +319,9 @@ class LiveSession:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
             peer.input.push(message)
+            if not self.interacted:
+                self.interacted = True
+                self._move_deadline()
             if not peer.interacted:
                 peer.interacted = True
                 self._spawn(

@@ -35,7 +35,7 @@ class Ping:
 
 @dataclass(frozen=True)
 class Done:
-    pass
+    failed: bool = False  # the person pressed "Can't complete"
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,8 @@ def parse(raw: str | bytes) -> Message:
         return Ping(_number(data, "ts", -1e15, 1e15))
     if kind == "done":
         return Done()
+    if kind == "fail":
+        return Done(failed=True)
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 

@@ -22,6 +22,7 @@ from .cdp import CDPClosed, CDPError
 from .cdp_options import ConnectError, parse_connect_query
 from .cdp_proxy import BrowserPool, serve_connection
 from .config import Settings
+from .events import Reason
 from .live import CreateError, LinkRefused, SessionGone, ViewerRefused
 from .manager import LiveManager
 from .options import OptionsError, parse_live_options
@@ -252,12 +253,12 @@ async def whep_reconnect(request: web.Request) -> web.Response:
     return _answer(_session_url(request, viewer_id), answer)
 
 
-async def _viewer_ends(request: web.Request, credential: str, reason: str) -> web.Response:
+async def _viewer_ends(request: web.Request, credential: str, reason: Reason) -> web.Response:
     try:
         session = request.app[MANAGER].viewer_session(request.match_info["viewer"], credential)
     except (ViewerRefused, SessionGone) as exc:
         return _viewer_error(exc)
-    await session.end("done" if reason == "done" else "closed")
+    await session.end(reason)
     return web.json_response({"ended": True, "reason": session.reason})
 
 
@@ -273,6 +274,11 @@ async def viewer_beacon(request: web.Request) -> web.Response:
 
 async def viewer_done(request: web.Request) -> web.Response:
     return await _viewer_ends(request, _credential(request), "done")
+
+
+async def viewer_failed(request: web.Request) -> web.Response:
+    """The person pressed "Can't complete"."""
+    return await _viewer_ends(request, _credential(request), "failed")
 
 
 # -- the browserless-compatible CDP endpoint ---------------------------------------------------
@@ -382,6 +388,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_delete("/live/session/{viewer}", whep_delete)
     app.router.add_post("/live/session/{viewer}/close", viewer_beacon)
     app.router.add_post("/live/session/{viewer}/done", viewer_done)
+    app.router.add_post("/live/session/{viewer}/failed", viewer_failed)
     app.router.add_get("/live/", viewer_page)
     app.router.add_get("/live/{token}", viewer_page)
     app.router.add_post("/live/{token}/whep", whep_offer)

@@ -259,3 +259,28 @@ async def test_whep_resource_needs_the_credential(
             headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/sdp"},
         ) as resp:
             assert resp.status == 410 and (await resp.json())["reason"] == "closed"
+
+
+async def test_interacting_lifts_the_timeout_until_the_hard_maximum(
+    start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(max_session_s=4.0)
+    _, page, session = await open_live(relay, source, viewer, timeout=1500)
+    assert session.deadline()[0] == pytest.approx(session.created_at + 1.5)
+    await page.mouse.click(100, 100)  # the person starts working
+    await eventually(lambda: session.interacted, timeout_s=5)
+    assert session.deadline() == (pytest.approx(session.created_at + 4.0), "timeout")
+    await asyncio.sleep(max(0.0, session.created_at + 2.2 - time.time()))
+    assert session.status == "live"  # past the 1.5 s timeout: not cut off mid-task
+    left = await page.evaluate("() => window.liveRelay.endsAt - Date.now()")
+    assert 0 < left < 2500  # the viewer counts down to the hard maximum
+    assert await asyncio.wait_for(session.wait_ended(), 5) == "timeout"
+    assert time.time() - session.created_at >= 3.9
+
+
+async def test_unopened_link_expires(start_relay: StartRelay, source: SourcePage) -> None:
+    relay = await start_relay(link_ttl_s=0.6)
+    live = await create_live(relay, source)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    assert session.deadline()[1] == "expired"
+    assert await asyncio.wait_for(session.wait_ended(), 5) == "expired"

@@ -11,9 +11,18 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from relay.config import Secret
 from relay.server import RunningServer
 
-from .conftest import SourcePage, ViewerBrowser, create_live, open_live, wait_playing
+from .conftest import (
+    REDIS_URL,
+    SourcePage,
+    StartRelay,
+    ViewerBrowser,
+    create_live,
+    open_live,
+    wait_playing,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,6 +75,14 @@ async def press_done(
     await page.click("#done")
 
 
+async def press_cant_complete(
+    relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
+) -> None:
+    page = await v.open(live["liveURL"])
+    await wait_playing(page)
+    await page.click("#fail")
+
+
 async def close_tab(
     relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
 ) -> None:
@@ -77,7 +94,7 @@ async def close_tab(
 async def wait_out(
     relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
 ) -> None:
-    pass  # created with a 1.5 s timeout
+    pass  # created with a 1.5 s timeout (or, for "expired", a 1 s link)
 
 
 async def close_target(
@@ -97,6 +114,8 @@ async def delete_via_api(
 
 TRIGGERS: dict[str, Trigger] = {
     "done": press_done,
+    "failed": press_cant_complete,
+    "expired": wait_out,  # created with a 1 s link nobody opens
     "closed": close_tab,
     "timeout": wait_out,
     "targetClosed": close_target,
@@ -107,12 +126,17 @@ TRIGGERS: dict[str, Trigger] = {
 @pytest.mark.parametrize("reason", list(TRIGGERS))
 async def test_live_complete_reaches_redis_and_sse(
     reason: str,
-    redis_relay: RunningServer,
+    start_relay: StartRelay,
     redis_prefix: str,
     redis_client: aioredis.Redis,
     source: SourcePage,
     viewer: ViewerBrowser,
 ) -> None:
+    redis_relay = await start_relay(
+        redis_url=Secret(REDIS_URL),
+        redis_prefix=redis_prefix,
+        link_ttl_s=1.0 if reason == "expired" else 300.0,
+    )
     options = {"timeout": 1500} if reason == "timeout" else {}
     live = await create_live(redis_relay, source, **options)
     events_url = f"{redis_relay.base_url}/api/live/{live['id']}/events"

@@ -133,6 +133,7 @@ def test_protocol_messages() -> None:
         390, 800, 3.0, True
     )
     assert protocol.parse('{"v":1,"t":"done"}') == protocol.Done()
+    assert protocol.parse('{"t":"fail"}') == protocol.Done(failed=True)
     for bad in (
         '{"v":2,"t":"done"}', '{"t":"pd","x":1,"y":2,"b":7}', '{"t":"pm","x":1e9,"y":0}',
         '{"t":"kd","k":""}', '{"t":"kd","k":"' + "x" * 40 + '"}', '{"t":"tx","s":""}',

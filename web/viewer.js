@@ -16,6 +16,9 @@ const ICE_GATHER_MAX_MS = 2000;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
 const REASONS = {
   done: "Done. You can close this tab.",
+  failed: "Marked as not completed. You can close this tab.",
+  expired: "This link has expired: ask for a new one.",
+  conditionMet: "All set: the task is complete. You can close this tab.",
   closed: "This live session was closed.",
   timeout: "Time is up: this live session has ended.",
   targetClosed: "The page was closed on the other side.",
@@ -59,7 +62,7 @@ function setState(state, message) {
   overlay.hidden = state === "live";
   $("spinner").hidden = state === "ended" || state === "invalid";
   if (message) $("message").textContent = message;
-  $("done").disabled = state === "ended" || state === "invalid";
+  $("done").disabled = $("fail").disabled = state === "ended" || state === "invalid";
 }
 
 function ended(reason) {
@@ -214,20 +217,20 @@ async function reconnect() {
   }
 }
 
-async function done() {
-  $("done").disabled = true;
+// Done or "Can't complete": said over HTTP, which answers; the data channel is the fallback.
+async function finish(outcome) {
+  $("done").disabled = $("fail").disabled = true;
   try {
-    const response = await fetch(`${resource}/done`, {
+    const response = await fetch(`${resource}/${outcome}`, {
       method: "POST", headers: { Authorization: `Bearer ${credential}` },
     });
     const body = await response.json().catch(() => ({}));
-    ended(body.reason || "done");
+    ended(body.reason || outcome);
   } catch {
-    // The network is down: say it over the data channel if that still works.
     if (viewer.channel && viewer.channel.readyState === "open") {
-      viewer.channel.send(JSON.stringify({ t: "done" }));
+      viewer.channel.send(JSON.stringify({ t: outcome === "failed" ? "fail" : "done" }));
     }
-    ended("done");
+    ended(outcome);
   }
 }
 
@@ -247,7 +250,8 @@ function tick() {
   $("time-left").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} left`;
 }
 
-$("done").addEventListener("click", done);
+$("done").addEventListener("click", () => finish("done"));
+$("fail").addEventListener("click", () => finish("failed"));
 $("keyboard").addEventListener("click", () => $("kbd").focus());
 $("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });
 window.addEventListener("resize", sendSize);
