@@ -194,18 +194,28 @@ class ProxyConnection:
     async def _forward_events(self, domain: Domain, live_id: str, session_id: str | None) -> None:
         async with self.store.events(live_id) as events:
             async for event in events:
+                if event.type == "captchaFound":
+                    kind = (event.data or {}).get("captcha")
+                    await self._event(
+                        domain, "captchaFound", {"type": kind, "status": "found"}, session_id
+                    )
                 if not event.final:
                     continue
                 reason = event.reason or "closed"
                 params = {"liveURLId": live_id, "reason": BROWSERLESS_REASONS.get(reason, reason)}
                 if domain == "LiveRelay":
                     params["reason"] = reason  # our own domain speaks our own vocabulary
-                message: dict[str, Any] = {"method": f"{domain}.liveComplete", "params": params}
-                if session_id is not None:
-                    message["sessionId"] = session_id
-                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
-                    await self.to_client(message)
+                await self._event(domain, "liveComplete", params, session_id)
                 return
+
+    async def _event(
+        self, domain: Domain, name: str, params: dict[str, Any], session_id: str | None
+    ) -> None:
+        message: dict[str, Any] = {"method": f"{domain}.{name}", "params": params}
+        if session_id is not None:
+            message["sessionId"] = session_id
+        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+            await self.to_client(message)
 
     async def close(self) -> None:
         for live_id in list(self.live_ids):

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-EventType = Literal["viewerConnected", "viewerDisconnected", "humanInteracted", "liveComplete"]
+EventType = Literal[
+    "viewerConnected", "viewerDisconnected", "humanInteracted", "captchaFound", "liveComplete"
+]
 Reason = Literal[
     "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet"
 ]
@@ -35,13 +37,15 @@ class Event:
     id: str
     at: str
     reason: Reason | None = None
+    data: dict[str, Any] | None = None  # event-specific fields, e.g. captchaFound's "captcha"
 
     @property
     def final(self) -> bool:
         return self.type == FINAL_EVENT
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        out = {k: v for k, v in asdict(self).items() if v is not None and k != "data"}
+        return {**(self.data or {}), **out}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
@@ -49,7 +53,11 @@ class Event:
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         data = json.loads(raw)
-        return cls(type=data["type"], id=data["id"], at=data["at"], reason=data.get("reason"))
+        extra = {k: v for k, v in data.items() if k not in ("type", "id", "at", "reason")}
+        return cls(
+            type=data["type"], id=data["id"], at=data["at"], reason=data.get("reason"),
+            data=extra or None,
+        )  # fmt: skip
 
     def sse(self) -> bytes:
         return f"event: {self.type}\ndata: {self.to_json()}\n\n".encode()

@@ -20,6 +20,7 @@ from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
 from .events import Event, Reason, iso, iso_now, live_complete
 from .input import InputDispatcher, InputTranslator
 from .options import LiveOptions
+from .watch import PageWatcher
 from .whep import OfferError, ViewerPeer
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class LiveSession:
         self.screencast.on_view = self._on_view
         self._metrics_applied = False
         self._resize: asyncio.Task[None] | None = None
+        self.watcher = PageWatcher(
+            target, options.complete_when, self._on_captcha, self._on_condition
+        )
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -142,6 +146,16 @@ class LiveSession:
 
     def start(self) -> None:
         self._spawn(self._watch(), "live-watch")
+        self._spawn(self.watcher.run(), "live-page-watch")
+
+    def _on_captcha(self, kind: str) -> None:
+        log.info("live %s: %s widget on the page", self.id[:8], kind)
+        event = Event("captchaFound", self.id, iso_now(), data={"captcha": kind})
+        self._spawn(self._publish(event), "live-event")
+
+    def _on_condition(self) -> None:
+        log.info("live %s: completeWhen met", self.id[:8])
+        self._spawn(self.end("conditionMet"), "live-condition")
 
     def deadline(self) -> tuple[float, Reason]:
         """When the session ends by itself, and why: the response window, as in hidettp.

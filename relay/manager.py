@@ -49,6 +49,10 @@ class LiveManager:
             token, live_id = tokens.new_token(), tokens.new_id()
             digest = tokens.token_hash(token)
             session = LiveSession(self, live_id, digest, options, conn, target)
+            try:
+                await session.watcher.check_selector()
+            except ValueError as exc:
+                raise CreateError(400, str(exc)) from None
             await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
             await session.save()
         except BaseException:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .media import ImageFormat
+from .watch import CompleteWhen
 
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 DEFAULT_QUALITY = 70
@@ -30,6 +31,7 @@ class LiveOptions:
     resizable: bool = True
     interactable: bool = True
     instructions: str = ""  # shown to the person in the viewer
+    complete_when: CompleteWhen | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -45,6 +47,7 @@ class LiveOptions:
             "interactable": self.interactable,
             "timeout": self.timeout_ms,
             "instructions": self.instructions,
+            "completeWhen": self.complete_when.public() if self.complete_when else None,
         }
 
 
@@ -56,6 +59,8 @@ _KNOWN = {
     "resizable",
     "interactable",
     "timeout",
+    "instructions",
+    "completeWhen",
 }
 
 
@@ -96,7 +101,22 @@ def view_options(
         resizable=_bool(body, "resizable", True),
         interactable=_bool(body, "interactable", True),
         instructions=instructions,
+        complete_when=_complete_when(body.get("completeWhen")),
     )
+
+
+def _complete_when(raw: Any) -> CompleteWhen | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= {"url", "selector"}:
+        raise OptionsError('completeWhen must be {"url": "glob", "selector": "css"}')
+    url, selector = raw.get("url"), raw.get("selector")
+    for key, value in (("url", url), ("selector", selector)):
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 500):
+            raise OptionsError(f"completeWhen.{key} must be a non-empty string")
+    if url is None and selector is None:
+        raise OptionsError("completeWhen needs a url pattern, a selector, or both")
+    return CompleteWhen(url=url, selector=selector)
 
 
 def check_unknown(body: Any, known: set[str], what: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from relay.config import ConfigError, Secret, Settings, load_settings, parse_ice_servers
-from relay.server import RunningServer
+from relay.server import MANAGER, RunningServer
 
 from .conftest import SourcePage, StartRelay, create_live
 
@@ -144,3 +144,15 @@ async def test_frame_ancestors_setting_reaches_the_csp(start_relay: StartRelay) 
     assert csp.endswith("frame-ancestors https://app.example.com https://*.example.org")
     with pytest.raises(ConfigError, match="origins"):
         load_settings(env={"RELAY_FRAME_ANCESTORS": "https://x; script-src *"})
+
+
+async def test_invalid_complete_when_selector_is_refused(
+    relay: RunningServer, source: SourcePage
+) -> None:
+    status, body = await call(
+        relay, "POST", "/api/live",
+        json={"browserWSEndpoint": source.chromium.http_endpoint,
+              "completeWhen": {"selector": "div[["}},
+    )  # fmt: skip
+    assert status == 400 and "selector" in body["error"]
+    assert relay.app[MANAGER].sessions == {}

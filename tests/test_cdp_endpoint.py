@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from relay.cdp import CDPConnection, CDPSession
@@ -270,3 +271,52 @@ async def test_browser_pool_limits() -> None:
         await pool.acquire(0.05)
     pool.release()
     assert pool.running == 0 and pool.waiting == 0
+
+
+async def test_captcha_found_on_the_cdp_session_and_the_event_stream(relay: RunningServer) -> None:
+    async def widget(_request: web.Request) -> web.Response:
+        return web.Response(
+            text="<div class=rc-anchor>I'm not a robot</div>", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_get("/recaptcha/api2/anchor", widget)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    provider = f"http://127.0.0.1:{runner.addresses[0][1]}/recaptcha/api2/anchor?k=site-key"
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.connect_over_cdp(relay.base_url.replace("http", "ws"))
+            page = await browser.contexts[0].new_page()
+            await page.goto("data:text/html,<h1>checkout</h1>")
+            cdp = await browser.contexts[0].new_cdp_session(page)
+            found: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            cdp.on("Browserless.captchaFound", lambda p: found.done() or found.set_result(p))
+            live = await cdp.send("Browserless.liveURL")
+            sse = asyncio.create_task(first_sse_event(relay, live["liveURLId"], "captchaFound"))
+            await asyncio.sleep(0.3)
+            await page.evaluate(
+                "src => { const f = document.createElement('iframe'); f.src = src;"
+                " document.body.append(f); }",
+                provider,
+            )
+            assert await asyncio.wait_for(found, 10) == {"type": "recaptcha", "status": "found"}
+            event = await asyncio.wait_for(sse, 10)
+            assert event["captcha"] == "recaptcha" and event["id"] == live["liveURLId"]
+            await browser.close()
+    finally:
+        await runner.cleanup()
+
+
+async def first_sse_event(relay: RunningServer, live_id: str, kind: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.base_url}/api/live/{live_id}/events") as resp:
+            event = None
+            async for raw in resp.content:
+                line = raw.decode().strip()
+                if line == f"event: {kind}":
+                    event = kind
+                elif line.startswith("data:") and event == kind:
+                    return json.loads(line[5:])
+    raise AssertionError(f"no {kind} event")

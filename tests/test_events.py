@@ -112,6 +112,15 @@ async def delete_via_api(
             assert (await resp.json())["reason"] == "cancelled"
 
 
+async def reach_the_dashboard(
+    relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
+) -> None:
+    await src.evaluate(
+        "history.pushState(null, '', '#dashboard');"
+        " document.body.insertAdjacentHTML('beforeend', '<div id=welcome>hi</div>')"
+    )
+
+
 TRIGGERS: dict[str, Trigger] = {
     "done": press_done,
     "failed": press_cant_complete,
@@ -120,6 +129,7 @@ TRIGGERS: dict[str, Trigger] = {
     "timeout": wait_out,
     "targetClosed": close_target,
     "cancelled": delete_via_api,
+    "conditionMet": reach_the_dashboard,
 }
 
 
@@ -137,7 +147,9 @@ async def test_live_complete_reaches_redis_and_sse(
         redis_prefix=redis_prefix,
         link_ttl_s=1.0 if reason == "expired" else 300.0,
     )
-    options = {"timeout": 1500} if reason == "timeout" else {}
+    options: dict[str, Any] = {"timeout": 1500} if reason == "timeout" else {}
+    if reason == "conditionMet":
+        options["completeWhen"] = {"url": "*#dashboard", "selector": "#welcome"}
     live = await create_live(redis_relay, source, **options)
     events_url = f"{redis_relay.base_url}/api/live/{live['id']}/events"
 

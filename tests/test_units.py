@@ -132,3 +132,39 @@ def test_readme_configuration_reference_is_current() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
     assert table == reference_table(), "run `python -m relay.config` and paste it into README.md"
+
+
+def test_captcha_frames_are_recognised() -> None:
+    from relay.watch import classify_captcha
+
+    assert classify_captcha("https://www.google.com/recaptcha/api2/anchor?k=1") == "recaptcha"
+    assert classify_captcha("https://www.recaptcha.net/recaptcha/enterprise/bframe") == "recaptcha"
+    assert classify_captcha("http://127.0.0.1:9/recaptcha/api2/anchor?k=x") == "recaptcha"
+    assert (
+        classify_captcha("https://newassets.hcaptcha.com/captcha/v1/a/static/hcaptcha.html")
+        == "hcaptcha"
+    )
+    assert (
+        classify_captcha(
+            "https://challenges.cloudflare.com/cdn-cgi/challenge-platform/h/b/turnstile/if/ov2"
+        )
+        == "turnstile"
+    )
+    for other in ("https://example.com/", "about:blank", "https://notgoogle.com/recaptcha/x",
+                  "https://evilhcaptcha.com/", "javascript:alert(1)"):  # fmt: skip
+        assert classify_captcha(other) is None
+
+
+def test_complete_when() -> None:
+    from relay.watch import CompleteWhen
+
+    when = CompleteWhen(url="https://app.example.com/dashboard*")
+    assert when.url_matches("https://app.example.com/dashboard?tab=1")
+    assert not when.url_matches("https://app.example.com/login?next=/dashboard")
+    opts = parse_live_options(
+        {"browserWSEndpoint": "ws://h:1/x", "completeWhen": {"selector": "#welcome"}}, 1000
+    )
+    assert opts.complete_when == CompleteWhen(selector="#welcome")
+    for bad in ({}, {"url": 5}, {"url": ""}, {"colour": "x"}, "dashboard"):
+        with pytest.raises(OptionsError, match="completeWhen"):
+            parse_live_options({"browserWSEndpoint": "ws://h:1/x", "completeWhen": bad}, 1000)
