@@ -85,7 +85,6 @@ class ProxyConnection:
     chromium: Chromium
     manager: LiveManager
     store: Store
-    base_url: str
     sessions: dict[str, str] = field(default_factory=dict)  # CDP sessionId -> targetId
     live_ids: set[str] = field(default_factory=set)
     _attach_requests: dict[int, str] = field(default_factory=dict)  # command id -> targetId
@@ -180,7 +179,7 @@ class ProxyConnection:
         session, token = await self.manager.create(options)
         self.live_ids.add(session.id)
         self._spawn(self._forward_events(domain, session.id, session_id))
-        return {"error": None, "liveURLId": session.id, "liveURL": f"{self.base_url}/live/{token}"}
+        return {"error": None, "liveURLId": session.id, "liveURL": self.manager.live_url(token)}
 
     async def _close_live_url(self, params: Any) -> dict[str, Any]:
         live_id = params.get("liveURLId") if isinstance(params, dict) else None
@@ -237,7 +236,6 @@ async def serve_connection(
     manager: LiveManager,
     store: Store,
     chromium_path: str | None,
-    base_url: str,
     default_timeout_ms: int,
 ) -> web.StreamResponse:
     timeout_s = (options.timeout_ms or default_timeout_ms) / 1000
@@ -263,7 +261,7 @@ async def serve_connection(
         browser = await manager.http.ws_connect(
             chromium.ws_endpoint, max_msg_size=MAX_MESSAGE_BYTES
         )
-        conn = ProxyConnection(client, browser, chromium, manager, store, base_url)
+        conn = ProxyConnection(client, browser, chromium, manager, store)
         remaining = max(0.1, timeout_s - (time.monotonic() - started))
         pumps = [
             asyncio.ensure_future(conn.pump_client()),

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .webhooks import Webhook, WebhookError, parse_webhooks
+
 Codec = Literal["auto", "h264", "vp8"]
 CODECS: tuple[Codec, ...] = ("auto", "h264", "vp8")
 
@@ -71,6 +73,8 @@ class Settings:
     codec: Codec = "auto"
     chromium: str | None = None
     frame_ancestors: str = "*"
+    notify: tuple[Webhook, ...] = ()
+    webhook_secret: Secret | None = None
     max_browsers: int = 10
     max_queued: int = 10
     browser_timeout_ms: int = 1_800_000
@@ -120,6 +124,10 @@ def _port(raw: str) -> int:
     return value
 
 
+def _optional_secret(raw: str) -> Secret | None:
+    return Secret(raw) if raw else None
+
+
 def _keys(raw: str) -> tuple[Secret, ...]:
     return tuple(Secret(k.strip()) for k in raw.split(",") if k.strip())
 
@@ -149,6 +157,17 @@ def _frame_ancestors(raw: str) -> str:
     if "'none'" in sources and len(sources) > 1:
         raise ValueError("'none' cannot be combined with other sources")
     return " ".join(sources)
+
+
+def _webhooks(raw: str) -> tuple[Webhook, ...]:
+    raw = raw.strip()
+    data = (
+        json.loads(raw) if raw.startswith("[") else [u.strip() for u in raw.split(",") if u.strip()]
+    )
+    try:
+        return parse_webhooks(data)
+    except WebhookError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
@@ -209,7 +228,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "redis_url",
         "RELAY_REDIS_URL",
-        lambda s: Secret(s) if s else None,
+        _optional_secret,
         "redis:// URL for links, state and events. Default: in-process store (one node).",
         secret=True,
     ),
@@ -295,6 +314,21 @@ OPTIONS: tuple[Option, ...] = (
         "RELAY_BROWSER_TIMEOUT_MS",
         _positive(int),
         "Life of a CDP connection's browser in ms when the client names no ?timeout=.",
+    ),
+    Option(
+        "notify",
+        "RELAY_NOTIFY",
+        _webhooks,
+        "Default webhooks for sessions that name none: comma-separated URLs, or JSON "
+        '[{"url": ..., "format": "json"|"slack"}]. Told when a link is ready and how it ended.',
+        secret=True,
+    ),
+    Option(
+        "webhook_secret",
+        "RELAY_WEBHOOK_SECRET",
+        _optional_secret,
+        "HMAC-SHA256 key that signs webhook bodies (X-Relay-Signature).",
+        secret=True,
     ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),

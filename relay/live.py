@@ -101,6 +101,7 @@ class LiveSession:
         self.screencast.on_view = self._on_view
         self._metrics_applied = False
         self._resize: asyncio.Task[None] | None = None
+        self.hooks = options.notify or settings.notify
         self.watcher = PageWatcher(
             target, options.complete_when, self._on_captcha, self._on_condition
         )
@@ -443,6 +444,8 @@ class LiveSession:
             await self.save()
         except Exception:
             log.exception("live %s: could not store the final state", self.id[:8])
-        await self._publish(live_complete(self.id, reason))
+        outcome = live_complete(self.id, reason)
+        await self._publish(outcome)
+        self.manager.webhooks.send(self.hooks, outcome.to_dict())
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
         self._ended.set()

@@ -12,9 +12,11 @@ import aiohttp
 from . import tokens
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
 from .config import Settings
+from .events import iso, iso_now
 from .live import CreateError, LinkRefused, LiveSession, SessionGone, ViewerRefused
 from .options import LiveOptions
 from .store import Store
+from .webhooks import WebhookSender
 from .whep import offered_video_codecs, pick_codecs
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ class LiveManager:
 
     def __init__(self, settings: Settings, store: Store, http: aiohttp.ClientSession) -> None:
         self.settings, self.store, self.http = settings, store, http
+        secret = settings.webhook_secret.value if settings.webhook_secret else None
+        self.webhooks = WebhookSender(http, secret)
         self.sessions: dict[str, LiveSession] = {}
         self._by_digest: dict[str, LiveSession] = {}
         self._by_viewer: dict[str, LiveSession] = {}
@@ -61,6 +65,13 @@ class LiveManager:
         self.sessions[live_id] = session
         self._by_digest[digest] = session
         session.start()
+        ready = {
+            "type": "linkReady", "id": live_id, "at": iso_now(), "liveURL": self.live_url(token),
+            "expiresAt": iso(session.link_expires_at),
+        }  # fmt: skip
+        if options.instructions:
+            ready["instructions"] = options.instructions
+        self.webhooks.send(session.hooks, ready)
         log.info("live %s: created for target %s", live_id[:8], target.target_id)
         return session, token
 
@@ -125,7 +136,11 @@ class LiveManager:
         codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
         return await session.attach_viewer(offer, codecs)
 
+    def live_url(self, token: str) -> str:
+        return f"{self.settings.base_url}/live/{token}"
+
     async def close(self) -> None:
         await asyncio.gather(
             *(s.end("cancelled") for s in list(self.sessions.values())), return_exceptions=True
         )
+        await self.webhooks.close()

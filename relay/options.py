@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .media import ImageFormat
 from .watch import CompleteWhen
+from .webhooks import Webhook, WebhookError, parse_webhooks
 
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 DEFAULT_QUALITY = 70
@@ -32,6 +33,7 @@ class LiveOptions:
     interactable: bool = True
     instructions: str = ""  # shown to the person in the viewer
     complete_when: CompleteWhen | None = None
+    notify: tuple[Webhook, ...] = ()
 
     @property
     def timeout_s(self) -> float:
@@ -48,6 +50,7 @@ class LiveOptions:
             "timeout": self.timeout_ms,
             "instructions": self.instructions,
             "completeWhen": self.complete_when.public() if self.complete_when else None,
+            "notify": len(self.notify),  # webhook URLs are secrets: only how many
         }
 
 
@@ -61,6 +64,7 @@ _KNOWN = {
     "timeout",
     "instructions",
     "completeWhen",
+    "notify",
 }
 
 
@@ -102,7 +106,15 @@ def view_options(
         interactable=_bool(body, "interactable", True),
         instructions=instructions,
         complete_when=_complete_when(body.get("completeWhen")),
+        notify=_notify(body.get("notify")),
     )
+
+
+def _notify(raw: Any) -> tuple[Webhook, ...]:
+    try:
+        return parse_webhooks(raw)
+    except WebhookError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 def _complete_when(raw: Any) -> CompleteWhen | None:

@@ -103,7 +103,7 @@ async def create_live(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "id": session.id,
-            "liveURL": f"{settings.base_url}/live/{token}",
+            "liveURL": manager.live_url(token),
             "expiresAt": session.state()["expiresAt"],
         },
         status=201,
@@ -306,7 +306,7 @@ async def cdp_endpoint(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     return await serve_connection(
         request, options, request.app[POOL], request.app[MANAGER], request.app[STORE],
-        settings.chromium, settings.base_url, settings.browser_timeout_ms,
+        settings.chromium, settings.browser_timeout_ms,
     )  # fmt: skip
 
 
