@@ -1,5 +1,6 @@
 """live-relay: hand a live Chromium page to a person over WebRTC, behind a one-time link."""
 
+from .client import Live, LiveRelay, LiveRelayError, Outcome, request_human
 from .config import ConfigError, Settings, load_settings
 from .events import Event, EventType, Reason
 from .live import LiveSession
@@ -12,17 +13,22 @@ __all__ = [
     "ConfigError",
     "Event",
     "EventType",
+    "Live",
     "LiveManager",
     "LiveOptions",
+    "LiveRelay",
+    "LiveRelayError",
     "LiveSession",
     "MemoryStore",
     "OptionsError",
+    "Outcome",
     "Reason",
     "Settings",
     "Store",
     "create_app",
     "load_settings",
     "parse_live_options",
+    "request_human",
     "start_server",
 ]
 __version__ = "0.1.0"
