@@ -1,0 +1,90 @@
+"""Every reason, exactly one liveComplete, on every channel at once: the CDP session (in
+browserless' words), Redis pub/sub, server-sent events and a webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from playwright.async_api import async_playwright
+
+from relay.cdp_options import BROWSERLESS_REASONS
+from relay.config import Secret
+
+from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
+from .test_events import first_final_on_redis, read_sse
+from .test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.timeout(90)
+REASONS = ["done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled",
+           "conditionMet"]  # fmt: skip
+
+
+@pytest.mark.parametrize("reason", REASONS)
+async def test_exactly_one_outcome_on_every_channel(
+    reason: str,
+    start_relay: StartRelay,
+    redis_prefix: str,
+    redis_client: aioredis.Redis,
+    viewer: ViewerBrowser,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    relay = await start_relay(
+        redis_url=Secret(REDIS_URL), redis_prefix=redis_prefix,
+        link_ttl_s=1.0 if reason == "expired" else 300.0,
+    )  # fmt: skip
+    params: dict[str, Any] = {"notify": [f"{receiver.base}/hook"]}
+    if reason == "timeout":
+        params["timeout"] = 1500
+    if reason == "conditionMet":
+        params["completeWhen"] = {"url": "*#dashboard"}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(relay.base_url.replace("http", "ws"))
+        page = await browser.contexts[0].new_page()
+        await page.goto("data:text/html,<h1>work</h1>")
+        cdp = await browser.contexts[0].new_cdp_session(page)
+        on_cdp: list[dict[str, Any]] = []
+        cdp.on("Browserless.liveComplete", lambda p: on_cdp.append(p))
+        live = await cdp.send("Browserless.liveURL", params)
+        live_id = live["liveURLId"]
+
+        subscribed = asyncio.Event()
+        on_redis = asyncio.create_task(
+            first_final_on_redis(redis_client, f"{redis_prefix}live:{live_id}", subscribed)
+        )
+        on_sse = asyncio.create_task(read_sse(f"{relay.base_url}/api/live/{live_id}/events"))
+        await subscribed.wait()
+        await asyncio.sleep(0.2)
+
+        if reason in ("done", "failed", "closed"):
+            viewer_page = await viewer.open(live["liveURL"])
+            await wait_playing(viewer_page)
+            if reason == "closed":
+                await viewer_page.close()
+            else:
+                await viewer_page.click("#done" if reason == "done" else "#fail")
+        elif reason == "targetClosed":
+            await page.close()
+        elif reason == "cancelled":
+            await cdp.send("Browserless.closeLiveURL", {"liveURLId": live_id})
+        elif reason == "conditionMet":
+            await page.evaluate("history.pushState(null, '', '#dashboard')")
+
+        redis_event = await asyncio.wait_for(on_redis, 20)
+        sse_events = await asyncio.wait_for(on_sse, 20)
+        hook_calls = await receiver.wait("hook", 2)
+        await asyncio.sleep(0.5)  # room for a duplicate to show up, if there were one
+        finals_on_hook = [
+            c["json"] for c in receiver.calls["hook"] if c["json"]["type"] == "liveComplete"
+        ]
+        assert redis_event["reason"] == reason
+        assert [e["data"] for e in sse_events if e["event"] == "liveComplete"] == [redis_event]
+        assert finals_on_hook == [redis_event]
+        assert hook_calls[0]["json"]["type"] == "linkReady"
+        if reason != "targetClosed":  # a closed page has no CDP session left to tell
+            assert on_cdp == [{"liveURLId": live_id, "reason": BROWSERLESS_REASONS[reason]}]
+        assert json.loads(await redis_client.get(f"{redis_prefix}final:{live_id}")) == redis_event
+        await browser.close()
