@@ -164,11 +164,12 @@ class LiveSession:
         A link nobody opens ends with ``expired``; once the person has started interacting,
         only the hard maximum (``max_session_s``) can cut them off, not the session timeout.
         """
-        if self.status == "pending" and self.link_expires_at < self.timeout_at:
+        hard_max = self.created_at + self.manager.settings.max_session_s
+        if self.status == "pending" and self.link_expires_at < min(self.timeout_at, hard_max):
             return self.link_expires_at, "expired"
         if self.interacted:
-            return self.created_at + self.manager.settings.max_session_s, "timeout"
-        return self.timeout_at, "timeout"
+            return hard_max, "timeout"
+        return min(self.timeout_at, hard_max), "timeout"
 
     def _move_deadline(self) -> None:
         self._deadline_moved.set()
@@ -334,11 +335,9 @@ class LiveSession:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
             peer.input.push(message)
-            if not self.interacted:
+            if not self.interacted:  # the session's first input, whichever connection sent it
                 self.interacted = True
                 self._move_deadline()
-            if not peer.interacted:
-                peer.interacted = True
                 self._spawn(
                     self._publish(Event("humanInteracted", self.id, iso_now())), "live-event"
                 )

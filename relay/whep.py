@@ -105,7 +105,6 @@ class ViewerPeer:
         self.closed = False
         self.input: InputDispatcher | None = None  # set when the session takes input from it
         self.gate = FloodGate()
-        self.interacted = False
         self._on_message = on_message
         self._on_lost = on_lost
         self.pc.on("datachannel", self._on_datachannel)

@@ -284,3 +284,13 @@ async def test_unopened_link_expires(start_relay: StartRelay, source: SourcePage
     session = relay.app[MANAGER].sessions[live["id"]]
     assert session.deadline()[1] == "expired"
     assert await asyncio.wait_for(session.wait_ended(), 5) == "expired"
+
+
+async def test_the_hard_maximum_caps_even_a_longer_timeout(
+    start_relay: StartRelay, source: SourcePage
+) -> None:
+    relay = await start_relay(max_session_s=1.0)
+    live = await create_live(relay, source, timeout=60_000)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    assert session.deadline() == (pytest.approx(session.created_at + 1.0), "timeout")
+    assert await asyncio.wait_for(session.wait_ended(), 5) == "timeout"
