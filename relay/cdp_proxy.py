@@ -62,7 +62,8 @@ class BrowserPool:
                 raise PoolFull
             self.waiting += 1
             try:
-                await asyncio.wait_for(self._slots.acquire(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._slots.acquire()
             except TimeoutError:
                 raise PoolTimeout from None
             finally:

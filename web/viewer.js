@@ -127,9 +127,12 @@ function onChannelMessage(event) {
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
+    // This viewer is cut off; the live session itself is not over, so no "complete".
     kicked = true;
-    ended(null);
-    $("message").textContent = `Disconnected: ${msg.reason}.`;
+    clearInterval(heartbeat);
+    if (viewer.pc) viewer.pc.close();
+    setState("ended", `Disconnected: ${msg.reason}.`);
+    tellParent("disconnected", { reason: msg.reason });
   }
 }
 
