@@ -111,11 +111,12 @@ class LiveManager:
         try:
             answer = await session.attach_viewer(offer, codecs)
         except BaseException:
-            # Nothing was shown to anyone: give the link back rather than lose it.
-            self._by_digest[digest] = session
+            # Nothing was shown to anyone: give the link back rather than lose it (unless the
+            # session ended meanwhile, when there is nothing left to give back).
             session._credential_hash = session.viewer_id = None
             remaining = session.link_expires_at - time.time()
-            if remaining > 0:
+            if session._finish is None and remaining > 0:
+                self._by_digest[digest] = session
                 await self.store.put_link(digest, session.id, remaining)
             raise
         assert session.viewer_id is not None
