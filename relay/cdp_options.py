@@ -112,8 +112,6 @@ def parse_live_url_params(params: Any, endpoint: str, target_id: str) -> LiveOpt
     """``Browserless.liveURL``: the same options as the REST API, with browserless' defaults."""
     try:
         params = check_unknown({} if params is None else params, _LIVE_URL_PARAMS, "params")
-        if params.get("showBrowserInterface", False) is not False:
-            raise OptionsError("showBrowserInterface is not supported by this relay yet")
         return view_options(params, endpoint, target_id, LIVE_URL_DEFAULT_TIMEOUT_MS)
     except OptionsError as exc:
         raise CDPParamsError(str(exc)) from None

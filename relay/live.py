@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import protocol, tokens
+from .browser_ui import BrowserUI
 from .capture import CaptureOptions, Screencast
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
 from .events import Event, Reason, iso, iso_now, live_complete
@@ -102,6 +103,8 @@ class LiveSession:
         self._metrics_applied = False
         self._resize: asyncio.Task[None] | None = None
         self.hooks = options.notify or settings.notify
+        self.last_size: protocol.Size | None = None
+        self.ui = BrowserUI(self) if options.show_browser_interface else None
         self.watcher = PageWatcher(
             target, options.complete_when, self._on_captcha, self._on_condition
         )
@@ -148,6 +151,8 @@ class LiveSession:
     def start(self) -> None:
         self._spawn(self._watch(), "live-watch")
         self._spawn(self.watcher.run(), "live-page-watch")
+        if self.ui is not None:
+            self._spawn(self.ui.run(), "live-browser-ui")
 
     def _on_captcha(self, kind: str) -> None:
         log.info("live %s: %s widget on the page", self.id[:8], kind)
@@ -327,10 +332,16 @@ class LiveSession:
         elif isinstance(message, protocol.Done):
             self._spawn(self.end("failed" if message.failed else "done"), "viewer-done")
         elif isinstance(message, protocol.Size):
+            self.last_size = message
             if self.options.resizable:
                 if self._resize is not None:
                     self._resize.cancel()
                 self._resize = self._spawn(self._apply_size(message), "viewer-resize")
+        elif isinstance(message, protocol.Nav | protocol.Tab):
+            if self.ui is None or peer.input is None:
+                self.ignored_input += 1  # no browser interface, or a view-only session
+            else:
+                self._spawn(self.ui.handle(message), "live-browser-ui")
         elif peer.input is None:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
@@ -353,8 +364,11 @@ class LiveSession:
             self.peer.send(protocol.server_message("view", view=list(view)))
 
     async def _apply_size(self, size: protocol.Size) -> None:
-        """Lay the page out for the viewer's screen (debounced: rotations come in bursts)."""
-        await asyncio.sleep(RESIZE_DEBOUNCE_S)
+        await asyncio.sleep(RESIZE_DEBOUNCE_S)  # rotations and window drags come in bursts
+        await self._set_size(size)
+
+    async def _set_size(self, size: protocol.Size) -> None:
+        """Lay the page out for the viewer's screen."""
         side = max_frame_side(self.options.quality)
         scale = max(1.0, min(size.dpr, side / max(size.width, size.height)))
         try:

@@ -156,14 +156,26 @@ class ScreencastTrack(MediaStreamTrack):
         self._last: CapturedFrame | None = None
         self._last_sent_at = 0.0
 
+    def switch(self, hub: FrameHub) -> None:
+        """Take frames from another capture (another tab); the last frame repeats meanwhile."""
+        self._hub, self._seq = hub, 0
+
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._last is None:
-            captured = await self._hub.wait_newer(self._seq, None)
-        else:
-            wait = max(0.0, self._last_sent_at + self._repeat_s - time.monotonic())
-            captured = await self._hub.wait_newer(self._seq, wait)
+        while True:
+            hub = self._hub
+            wait = None
+            if self._last is not None:
+                wait = max(0.0, self._last_sent_at + self._repeat_s - time.monotonic())
+            try:
+                captured = await hub.wait_newer(self._seq, wait)
+            except MediaStreamError:
+                if self._hub is not hub:
+                    continue  # switched to another capture (another tab) while waiting
+                raise
+            if self._hub is hub:
+                break
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()

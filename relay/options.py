@@ -34,6 +34,7 @@ class LiveOptions:
     instructions: str = ""  # shown to the person in the viewer
     complete_when: CompleteWhen | None = None
     notify: tuple[Webhook, ...] = ()
+    show_browser_interface: bool = False
 
     @property
     def timeout_s(self) -> float:
@@ -51,6 +52,7 @@ class LiveOptions:
             "instructions": self.instructions,
             "completeWhen": self.complete_when.public() if self.complete_when else None,
             "notify": len(self.notify),  # webhook URLs are secrets: only how many
+            "showBrowserInterface": self.show_browser_interface,
         }
 
 
@@ -65,6 +67,7 @@ _KNOWN = {
     "instructions",
     "completeWhen",
     "notify",
+    "showBrowserInterface",
 }
 
 
@@ -107,6 +110,7 @@ def view_options(
         instructions=instructions,
         complete_when=_complete_when(body.get("completeWhen")),
         notify=_notify(body.get("notify")),
+        show_browser_interface=_bool(body, "showBrowserInterface", False),
     )
 
 

@@ -96,8 +96,26 @@ class Touch:
     modifiers: int
 
 
+NavAction = Literal["back", "forward", "reload", "go"]
+
+
+@dataclass(frozen=True)
+class Nav:
+    """The viewer's browser interface (``showBrowserInterface``): history, reload, address."""
+
+    action: NavAction
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Tab:
+    """Show another tab of the same browser."""
+
+    target_id: str
+
+
 Input = Pointer | Wheel | Key | Text | Touch
-Message = Ping | Done | Size | Input
+Message = Ping | Done | Size | Input | Nav | Tab
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
@@ -223,6 +241,19 @@ def parse(raw: str | bytes) -> Message:
             dpr=_number(data, "d", 0.25, 8, 1),
             touch=_bool(data, "tc"),
         )
+    if kind == "nav":
+        action = data.get("a")
+        if action not in ("back", "forward", "reload", "go"):
+            raise ProtocolError("nav a must be back, forward, reload or go")
+        url = _str(data, "u", 2000, "") if action == "go" else ""
+        if action == "go" and not url.strip():
+            raise ProtocolError("nav go needs u")
+        return Nav(action, url.strip())
+    if kind == "tab":
+        target = _str(data, "id", 64)
+        if not target:
+            raise ProtocolError("tab id must not be empty")
+        return Tab(target)
     if kind == "ping":
         return Ping(_number(data, "ts", -1e15, 1e15))
     if kind == "done":
@@ -232,7 +263,7 @@ def parse(raw: str | bytes) -> Message:
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 
-ServerKind = Literal["state", "pong", "view", "end", "kick"]
+ServerKind = Literal["state", "pong", "view", "nav", "end", "kick"]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

@@ -8,12 +8,14 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
 from relay.browser import Chromium, launch_chromium
@@ -229,6 +231,25 @@ WAIT_COLOUR_JS = """([rgb, timeoutMs]) => new Promise((resolve) => {
   video.requestVideoFrameCallback(check);
   setTimeout(check, timeoutMs + 50);
 })"""
+
+
+@asynccontextmanager
+async def local_site(
+    routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+    host: str = "127.0.0.1",
+    method: str = "GET",
+) -> AsyncIterator[str]:
+    """A little web server on loopback for the test's own pages; yields its base URL."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_route(method, path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, 0).start()
+    try:
+        yield f"http://{host}:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 async def eventually(predicate: Callable[[], Any], timeout_s: float = 10.0) -> None:

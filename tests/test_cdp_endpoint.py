@@ -21,7 +21,7 @@ from relay.cdp_proxy import BrowserPool, PoolFull, PoolTimeout
 from relay.config import Secret
 from relay.server import MANAGER, POOL, RunningServer
 
-from .conftest import StartRelay, ViewerBrowser, wait_playing
+from .conftest import StartRelay, ViewerBrowser, local_site, wait_playing
 from .test_control import FORM_PAGE, centre, settled, to_client, wait_source
 
 pytestmark = pytest.mark.timeout(120)
@@ -155,7 +155,7 @@ async def test_several_live_urls_in_sequence_both_domains_and_clear_errors(
             ({"type": "gif"}, "type"),
             ({"colour": 1}, "unknown"),
             ({"interactable": "yes"}, "interactable"),
-            ({"showBrowserInterface": True}, "not supported"),
+            ({"showBrowserInterface": "yes"}, "showBrowserInterface must be true or false"),
         ]:
             with pytest.raises(Exception, match=words):
                 await cdp.send("Browserless.liveURL", bad)
@@ -279,13 +279,8 @@ async def test_captcha_found_on_the_cdp_session_and_the_event_stream(relay: Runn
             text="<div class=rc-anchor>I'm not a robot</div>", content_type="text/html"
         )
 
-    app = web.Application()
-    app.router.add_get("/recaptcha/api2/anchor", widget)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    provider = f"http://127.0.0.1:{runner.addresses[0][1]}/recaptcha/api2/anchor?k=site-key"
-    try:
+    async with local_site({"/recaptcha/api2/anchor": widget}) as site:
+        provider = f"{site}/recaptcha/api2/anchor?k=site-key"
         async with async_playwright() as pw:
             browser = await pw.chromium.connect_over_cdp(relay.base_url.replace("http", "ws"))
             page = await browser.contexts[0].new_page()
@@ -305,8 +300,6 @@ async def test_captcha_found_on_the_cdp_session_and_the_event_stream(relay: Runn
             event = await asyncio.wait_for(sse, 10)
             assert event["captcha"] == "recaptcha" and event["id"] == live["liveURLId"]
             await browser.close()
-    finally:
-        await runner.cleanup()
 
 
 async def first_sse_event(relay: RunningServer, live_id: str, kind: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from .conftest import (
     ViewerBrowser,
     create_live,
     eventually,
+    local_site,
     open_live,
     wait_playing,
 )
@@ -270,15 +271,9 @@ async def test_viewer_in_a_cross_origin_iframe(
     async def host(_request: web.Request) -> web.Response:
         return web.Response(text=host_html, content_type="text/html")
 
-    app = web.Application()
-    app.router.add_get("/", host)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "localhost", 0)  # another origin than 127.0.0.1:relay-port
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        page = await viewer.open(f"http://localhost:{port}/")
+    # "localhost" is another origin than the relay's 127.0.0.1.
+    async with local_site({"/": host}, host="localhost") as site:
+        page = await viewer.open(f"{site}/")
         frame = page.frame_locator("#v")
         inner = next(f for f in page.frames if f.url.startswith(relay.base_url))
         await wait_playing(inner)  # type: ignore[arg-type]
@@ -296,8 +291,6 @@ async def test_viewer_in_a_cross_origin_iframe(
         assert types[:2] == ["live-relay:connected", "live-relay:interacted"]
         assert {"type": "live-relay:complete", "reason": "done"} in msgs
         assert all(live["liveURL"].rsplit("/", 1)[1] not in json.dumps(m) for m in msgs)
-    finally:
-        await runner.cleanup()
 
 
 async def test_flood_disconnects_only_that_viewer_and_bad_messages_are_dropped(

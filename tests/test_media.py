@@ -132,3 +132,19 @@ async def test_cdp_unreachable_endpoint() -> None:
         await CDPConnection.connect("http://127.0.0.1:1")
     with pytest.raises(CDPClosed, match="cannot connect"):
         await CDPConnection.connect("ws://127.0.0.1:1/devtools/browser/x")
+
+
+async def test_track_survives_a_switch_to_another_capture() -> None:
+    first, second = FrameHub(), FrameHub()
+    track = ScreencastTrack(first, repeat_interval_s=5)
+    first.publish(FrameDecoder().decode(jpeg(64, 64, (0, 0, 0))), time.monotonic())
+    await track.recv()
+    waiting = asyncio.ensure_future(track.recv())  # blocked on the first capture
+    await asyncio.sleep(0.05)
+    track.switch(second)
+    first.close()  # the old tab's capture ends: the track must not end with it
+    second.publish(FrameDecoder().decode(jpeg(64, 64, (250, 250, 0))), time.monotonic())
+    frame = await asyncio.wait_for(waiting, 2)
+    r, g, _ = frame.to_ndarray(format="rgb24")[32, 32]
+    assert r > 200 and g > 200
+    track.stop()

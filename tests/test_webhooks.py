@@ -14,7 +14,7 @@ from aiohttp import web
 from relay.config import ConfigError, Secret, load_settings
 from relay.webhooks import Webhook, WebhookError, parse_webhooks, sign, verify
 
-from .conftest import SourcePage, StartRelay, ViewerBrowser, create_live, wait_playing
+from .conftest import SourcePage, StartRelay, ViewerBrowser, create_live, local_site, wait_playing
 
 pytestmark = pytest.mark.timeout(90)
 SECRET = "whsec-test-4242"
@@ -52,14 +52,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/{name}", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    rec.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield rec
-    await runner.cleanup()
+    async with local_site({"/{name}": rec.handle}, method="POST") as site:
+        rec.base = site
+        yield rec
 
 
 def signed(call: dict[str, Any]) -> bool:

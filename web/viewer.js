@@ -40,7 +40,7 @@ function tellParent(type, detail = {}) {
 
 const viewer = {
   state: "connecting", reason: null, pc: null, channel: null, endsAt: null, view: null,
-  interactable: true, reconnects: 0, rttMs: null,
+  interactable: true, reconnects: 0, rttMs: null, nav: null,
 };
 window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
 
@@ -98,6 +98,24 @@ function setInteractable(on) {
   $("keyboard").hidden = !on || !touch || viewer.state === "ended";
 }
 
+// showBrowserInterface: the page's address, history, reload and tabs.
+function showBrowserInterface(nav) {
+  viewer.nav = nav;
+  $("browserbar").hidden = false;
+  $("nav-back").disabled = !nav.back;
+  $("nav-forward").disabled = !nav.forward;
+  if (document.activeElement !== $("address")) $("address").value = nav.url;
+  const select = $("tabs");
+  select.replaceChildren(...nav.tabs.map((tab) => {
+    const option = document.createElement("option");
+    option.value = tab.id;
+    option.textContent = tab.title || tab.url || "New tab"; // text, never HTML
+    option.selected = tab.active;
+    return option;
+  }));
+  select.hidden = nav.tabs.length < 2;
+}
+
 function waitIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -124,6 +142,8 @@ function onChannelMessage(event) {
     }
   } else if (msg.t === "view") {
     viewer.view = msg.view;
+  } else if (msg.t === "nav") {
+    showBrowserInterface(msg);
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
@@ -257,8 +277,19 @@ $("done").addEventListener("click", () => finish("done"));
 $("fail").addEventListener("click", () => finish("failed"));
 $("keyboard").addEventListener("click", () => $("kbd").focus());
 $("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });
-window.addEventListener("resize", sendSize);
-window.addEventListener("orientationchange", sendSize);
+// The video area changes with the window, a rotation, or the browser bar appearing.
+new ResizeObserver(sendSize).observe($("stage"));
+$("nav-back").addEventListener("click", () => send({ t: "nav", a: "back" }));
+$("nav-forward").addEventListener("click", () => send({ t: "nav", a: "forward" }));
+$("nav-reload").addEventListener("click", () => send({ t: "nav", a: "reload" }));
+$("address-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const url = $("address").value.trim();
+  if (url) send({ t: "nav", a: "go", u: url });
+  $("address").blur();
+  $("stage").focus({ preventScroll: true });
+});
+$("tabs").addEventListener("change", (e) => send({ t: "tab", id: e.target.value }));
 attachInput({
   stage: $("stage"), video, keyboardField: $("kbd"), send, getView: () => viewer.view,
   onInteract: () => tellParent("interacted"),
