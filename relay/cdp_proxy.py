@@ -202,7 +202,10 @@ class ProxyConnection:
                 if not event.final:
                     continue
                 reason = event.reason or "closed"
-                params = {"liveURLId": live_id, "reason": BROWSERLESS_REASONS.get(reason, reason)}
+                theirs = BROWSERLESS_REASONS.get(reason, reason)
+                if (event.data or {}).get("detail") == "viewerGone":
+                    theirs = "viewerDisconnected"
+                params = {"liveURLId": live_id, "reason": theirs}
                 if domain == "LiveRelay":
                     params["reason"] = reason  # our own domain speaks our own vocabulary
                 await self._event(domain, "liveComplete", params, session_id)

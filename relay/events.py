@@ -63,5 +63,6 @@ class Event:
         return f"event: {self.type}\ndata: {self.to_json()}\n\n".encode()
 
 
-def live_complete(live_id: str, reason: Reason) -> Event:
-    return Event(type="liveComplete", id=live_id, at=iso_now(), reason=reason)
+def live_complete(live_id: str, reason: Reason, detail: str | None = None) -> Event:
+    data = {"detail": detail} if detail else None
+    return Event(type="liveComplete", id=live_id, at=iso_now(), reason=reason, data=data)

@@ -86,6 +86,7 @@ class LiveSession:
         self.link_expires_at = self.created_at + settings.link_ttl_s
         self.timeout_at = self.created_at + options.timeout_s
         self.interacted = False
+        self.viewer_gone = False
         self._deadline_moved = asyncio.Event()
         self.ended_at: float | None = None
         self.peer: ViewerPeer | None = None
@@ -282,6 +283,7 @@ class LiveSession:
 
     async def _grace_timer(self) -> None:
         await asyncio.sleep(self._grace_s)
+        self.viewer_gone = True  # closed without a goodbye: browserless says viewerDisconnected
         await self.end("closed")
 
     async def _watchdog(self, peer: ViewerPeer) -> None:
@@ -457,7 +459,7 @@ class LiveSession:
             await self.save()
         except Exception:
             log.exception("live %s: could not store the final state", self.id[:8])
-        outcome = live_complete(self.id, reason)
+        outcome = live_complete(self.id, reason, "viewerGone" if self.viewer_gone else None)
         await self._publish(outcome)
         self.manager.webhooks.send(self.hooks, outcome.to_dict())
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)

@@ -20,7 +20,7 @@ from .test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(90)
 REASONS = ["done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled",
-           "conditionMet"]  # fmt: skip
+           "conditionMet", "viewerGone"]  # fmt: skip
 
 
 @pytest.mark.parametrize("reason", REASONS)
@@ -35,6 +35,7 @@ async def test_exactly_one_outcome_on_every_channel(
     relay = await start_relay(
         redis_url=Secret(REDIS_URL), redis_prefix=redis_prefix,
         link_ttl_s=1.0 if reason == "expired" else 300.0,
+        reconnect_grace_s=1.0, viewer_idle_s=2.5,  # heartbeats come every second
     )  # fmt: skip
     params: dict[str, Any] = {"notify": [f"{receiver.base}/hook"]}
     if reason == "timeout":
@@ -59,10 +60,12 @@ async def test_exactly_one_outcome_on_every_channel(
         await subscribed.wait()
         await asyncio.sleep(0.2)
 
-        if reason in ("done", "failed", "closed"):
+        if reason in ("done", "failed", "closed", "viewerGone"):
             viewer_page = await viewer.open(live["liveURL"])
             await wait_playing(viewer_page)
-            if reason == "closed":
+            if reason == "viewerGone":
+                viewer.chromium.process.kill()  # no goodbye: the grace period runs out
+            elif reason == "closed":
                 await viewer_page.close()
             else:
                 await viewer_page.click("#done" if reason == "done" else "#fail")
@@ -80,11 +83,14 @@ async def test_exactly_one_outcome_on_every_channel(
         finals_on_hook = [
             c["json"] for c in receiver.calls["hook"] if c["json"]["type"] == "liveComplete"
         ]
-        assert redis_event["reason"] == reason
+        ours = "closed" if reason == "viewerGone" else reason
+        assert redis_event["reason"] == ours
+        assert (redis_event.get("detail") == "viewerGone") == (reason == "viewerGone")
         assert [e["data"] for e in sse_events if e["event"] == "liveComplete"] == [redis_event]
         assert finals_on_hook == [redis_event]
         assert hook_calls[0]["json"]["type"] == "linkReady"
         if reason != "targetClosed":  # a closed page has no CDP session left to tell
-            assert on_cdp == [{"liveURLId": live_id, "reason": BROWSERLESS_REASONS[reason]}]
+            theirs = "viewerDisconnected" if reason == "viewerGone" else BROWSERLESS_REASONS[reason]
+            assert on_cdp == [{"liveURLId": live_id, "reason": theirs}]
         assert json.loads(await redis_client.get(f"{redis_prefix}final:{live_id}")) == redis_event
         await browser.close()

@@ -10,7 +10,7 @@ import time
 import aiohttp
 import pytest
 
-from relay.server import MANAGER, RunningServer
+from relay.server import MANAGER, STORE, RunningServer
 
 from .conftest import (
     FRAMES_DECODED_JS,
@@ -181,12 +181,15 @@ async def test_vanished_viewer_ends_with_closed_after_the_grace_period(
     start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     relay = await start_relay(reconnect_grace_s=1.5, viewer_idle_s=1.5)
-    _live, _page, session = await open_live(relay, source, viewer)
+    live, _page, session = await open_live(relay, source, viewer)
     viewer.chromium.process.kill()  # no goodbye, no DTLS close: the phone just vanished
     gone_at = time.monotonic()
     await eventually(lambda: session.status == "reconnecting", timeout_s=10)
     assert not session.screencast.running  # nobody watches: Chromium stops sending frames
-    assert await asyncio.wait_for(session.wait_ended(), 10) == "closed"
+    async with relay.app[STORE].events(live["id"]) as events:
+        assert await asyncio.wait_for(session.wait_ended(), 10) == "closed"
+        final = [e async for e in events][-1]
+    assert (final.reason, final.data) == ("closed", {"detail": "viewerGone"})
     assert time.monotonic() - gone_at >= 1.5  # not before the grace period ran out
 
 
