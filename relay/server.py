@@ -66,16 +66,24 @@ def _api_key_ok(request: web.Request, keys: tuple[Any, ...]) -> bool:
     return bool(given) and any(hmac.compare_digest(given.encode(), k.value.encode()) for k in keys)
 
 
+def _key_refused(request: web.Request) -> web.Response | None:
+    """The answer to a request without a valid API key, when keys are configured."""
+    keys = request.app[SETTINGS].api_keys
+    if keys and not _api_key_ok(request, keys):
+        return web.json_response(
+            {"error": "missing or wrong API key: send Authorization: Bearer KEY or ?token=KEY"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return None
+
+
 @web.middleware
 async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
-    if request.path.startswith("/api/") and settings.api_keys:
-        if not _api_key_ok(request, settings.api_keys):
-            return web.json_response(
-                {"error": "missing or wrong API key: send Authorization: Bearer KEY or ?token=KEY"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    if request.path.startswith("/api/"):
+        refused = _key_refused(request)
+        if refused is not None:
+            return refused
     response = await handler(request)
     if request.path.startswith("/live/"):
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -282,13 +290,6 @@ async def viewer_failed(request: web.Request) -> web.Response:
 
 
 # -- the browserless-compatible CDP endpoint ---------------------------------------------------
-
-
-def _key_refused(request: web.Request) -> web.Response | None:
-    keys = request.app[SETTINGS].api_keys
-    if keys and not _api_key_ok(request, keys):
-        return _error(401, "missing or wrong API key: send ?token=KEY or Authorization: Bearer KEY")
-    return None
 
 
 async def cdp_endpoint(request: web.Request) -> web.StreamResponse:
