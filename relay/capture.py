@@ -75,7 +75,6 @@ class Screencast:
         self._pending: tuple[str, float] | None = None
         self._decoding: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
-        self.frame_size: tuple[int, int] | None = None
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
         self.view: tuple[int, int] | None = None
         self.on_view: Callable[[tuple[int, int]], None] | None = None
@@ -180,5 +179,4 @@ class Screencast:
                     log.warning("screencast: %s (%d so far)", exc, self.stats.errors)
                 continue
             self.stats.decoded += 1
-            self.frame_size = (frame.width, frame.height)
             self.hub.publish(frame, captured_at)

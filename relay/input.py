@@ -238,8 +238,6 @@ class InputDispatcher:
         self.target, self.translator = target, translator
         self.queue: collections.deque[Input] = collections.deque()
         self._wake = asyncio.Event()
-        self.sent = 0
-        self.coalesced = 0
         self.errors = 0
         self._task = asyncio.create_task(self._run(), name="viewer-input")
 
@@ -248,7 +246,6 @@ class InputDispatcher:
             merged = _coalesce(self.queue[-1], message)
             if merged is not None:
                 self.queue[-1] = merged
-                self.coalesced += 1
                 return
         self.queue.append(message)
         self._wake.set()
@@ -257,7 +254,6 @@ class InputDispatcher:
         for method, params in commands:
             try:
                 await self.target.send(method, params, timeout_s=5)
-                self.sent += 1
             except (CDPError, TimeoutError) as exc:
                 self.errors += 1
                 if self.errors in (1, 10) or self.errors % 100 == 0:

@@ -263,7 +263,7 @@ def parse(raw: str | bytes) -> Message:
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 
-ServerKind = Literal["state", "pong", "view", "nav", "end", "kick"]
+ServerKind = Literal["pong", "view", "nav", "end", "kick"]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

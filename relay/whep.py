@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiortc import (
     RTCConfiguration,
@@ -144,9 +143,6 @@ class ViewerPeer:
                 self.channel.send(text)
             except Exception as exc:  # a channel closing under us is not worth a crash
                 log.debug("data channel send failed: %s", exc)
-
-    def stats(self) -> dict[str, Any]:
-        return {"codec": self.codec, "connectionState": self.pc.connectionState}
 
     async def close(self) -> None:
         if self.closed:

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from playwright.async_api import Page
 
 from relay.config import Secret
 from relay.server import RunningServer
@@ -67,28 +68,28 @@ async def first_final_on_redis(
 Trigger = Callable[[RunningServer, dict[str, Any], SourcePage, ViewerBrowser], Awaitable[None]]
 
 
+async def _watching(live: dict[str, Any], v: ViewerBrowser) -> Page:
+    page = await v.open(live["liveURL"])
+    await wait_playing(page)
+    return page
+
+
 async def press_done(
     relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
 ) -> None:
-    page = await v.open(live["liveURL"])
-    await wait_playing(page)
-    await page.click("#done")
+    await (await _watching(live, v)).click("#done")
 
 
 async def press_cant_complete(
     relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
 ) -> None:
-    page = await v.open(live["liveURL"])
-    await wait_playing(page)
-    await page.click("#fail")
+    await (await _watching(live, v)).click("#fail")
 
 
 async def close_tab(
     relay: RunningServer, live: dict[str, Any], src: SourcePage, v: ViewerBrowser
 ) -> None:
-    page = await v.open(live["liveURL"])
-    await wait_playing(page)
-    await page.close()
+    await (await _watching(live, v)).close()
 
 
 async def wait_out(
