@@ -249,8 +249,8 @@ OPTIONS: tuple[Option, ...] = (
         "max_session_s",
         "RELAY_MAX_SESSION_S",
         _positive(float),
-        "Hard limit of a live session once the person has started interacting (their session "
-        "timeout no longer cuts them off mid-task).",
+        "Hard limit of any live session. Once the person starts interacting it replaces the "
+        "session's timeout, so they are not cut off mid-task.",
     ),
     Option(
         "reconnect_grace_s",
