@@ -65,6 +65,8 @@ class CDPConnection:
         self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._handlers: dict[tuple[str | None, str], list[EventHandler]] = {}
         self._sessions: dict[str, CDPSession] = {}
+        # Sends nobody awaits (frame acks): held here, since asyncio keeps tasks only weakly.
+        self._notifies: set[asyncio.Task[None]] = set()
         self.closed = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(), name="cdp-reader")
 
@@ -188,7 +190,13 @@ class CDPConnection:
         if session_id is not None:
             message["sessionId"] = session_id
         task = asyncio.create_task(self._ws.send_str(json.dumps(message)))
-        task.add_done_callback(_ignore_result)
+        self._notifies.add(task)
+        task.add_done_callback(self._notified)
+
+    def _notified(self, task: asyncio.Task[None]) -> None:
+        self._notifies.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed send shows up as a closed socket in the reader instead
 
     def on(self, method: str, handler: EventHandler, session_id: str | None = None) -> None:
         self._handlers.setdefault((session_id, method), []).append(handler)
@@ -207,6 +215,8 @@ class CDPConnection:
         return session
 
     async def close(self) -> None:
+        for task in list(self._notifies):
+            task.cancel()
         await self._ws.close()
         self._reader.cancel()
         try:
@@ -216,11 +226,6 @@ class CDPConnection:
         self._fail_all(CDPClosed("browser connection closed by us"))
         if self._own_http is not None:
             await self._own_http.close()
-
-
-def _ignore_result(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # a failed send shows up as a closed socket in the reader instead
 
 
 class CDPSession:
