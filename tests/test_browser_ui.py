@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
@@ -40,14 +39,6 @@ RED, BLUE, YELLOW = (
 )
 
 
-async def until(check: Callable[[], object], timeout_s: float = 10) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def address_is(viewer_page: Page, url: str) -> None:
     await viewer_page.wait_for_function(
         "url => document.getElementById('address').value === url", arg=url, timeout=10000
@@ -79,10 +70,10 @@ async def test_address_history_reload_and_tabs(relay: RunningServer, viewer: Vie
             await page1.goto(BLUE)  # the script (or the person) moves on
             await address_is(viewer_page, BLUE)
             await viewer_page.click("#nav-back")
-            await until(lambda: page1.url == RED)
+            await eventually(lambda: page1.url == RED)
             await address_is(viewer_page, RED)
             await viewer_page.click("#nav-forward")
-            await until(lambda: page1.url == BLUE)
+            await eventually(lambda: page1.url == BLUE)
             await page1.evaluate("window.clicks = 41")
             await viewer_page.click("#nav-reload")
             await page1.wait_for_function("() => window.clicks === 0")  # a fresh document
@@ -93,7 +84,7 @@ async def test_address_history_reload_and_tabs(relay: RunningServer, viewer: Vie
             assert page1.url == BLUE
             await viewer_page.fill("#address", green_url)
             await viewer_page.press("#address", "Enter")
-            await until(lambda: page1.url == green_url)
+            await eventually(lambda: page1.url == green_url)
 
             # A second tab shows up in the viewer; choosing it moves the stream and the input.
             page2 = await context.new_page()

@@ -21,7 +21,7 @@ from relay.cdp_proxy import BrowserPool, PoolFull, PoolTimeout
 from relay.config import Secret
 from relay.server import MANAGER, POOL, RunningServer
 
-from .conftest import StartRelay, ViewerBrowser, local_site, wait_playing
+from .conftest import StartRelay, ViewerBrowser, eventually, local_site, wait_playing
 from .test_control import FORM_PAGE, centre, settled, to_client, wait_source
 
 pytestmark = pytest.mark.timeout(120)
@@ -169,10 +169,7 @@ async def test_several_live_urls_in_sequence_both_domains_and_clear_errors(
         await cdp.send("Browserless.closeLiveURL", {"liveURLId": second["liveURLId"]})
         with pytest.raises(Exception, match="liveURLId"):
             await cdp.send("Browserless.closeLiveURL", {"liveURLId": "nope"})
-        for _ in range(100):
-            if len(events) == 2:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: len(events) == 2, timeout_s=5)
         assert events == [
             ("LiveRelay", {"liveURLId": first["liveURLId"], "reason": "cancelled"}),
             ("Browserless", {"liveURLId": second["liveURLId"], "reason": "closed"}),
@@ -193,11 +190,7 @@ async def test_disconnect_ends_the_browser_and_its_live_sessions(relay: RunningS
         assert relay.app[POOL].running == 1
         await browser.close()
     assert await asyncio.wait_for(session.wait_ended(), 10) == "cancelled"
-    for _ in range(100):
-        if relay.app[POOL].running == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert relay.app[POOL].running == 0
+    await eventually(lambda: relay.app[POOL].running == 0, timeout_s=5)
 
 
 async def _ws_status(url: str) -> int:

@@ -195,11 +195,7 @@ async def test_phone_viewer_taps_types_and_gets_the_page_laid_out_for_it(
 
     await page.tap("#done")
     await page.wait_for_function("() => window.liveRelay.state === 'ended'")
-    for _ in range(100):
-        if await source.evaluate("[innerWidth, innerHeight]") == original:
-            break
-        await asyncio.sleep(0.05)
-    assert await source.evaluate("[innerWidth, innerHeight]") == original
+    await wait_source(source, f"innerWidth === {original[0]} && innerHeight === {original[1]}")
     assert await source.evaluate("navigator.maxTouchPoints") == 0
 
 
@@ -249,11 +245,7 @@ async def test_view_only_session_ignores_input_even_from_a_doctored_viewer(
           c.send(JSON.stringify({t: 'tx', s: 'typed'})); }""",
         [x, y],
     )
-    for _ in range(40):
-        if session.ignored_input >= 3:
-            break
-        await asyncio.sleep(0.05)
-    assert session.ignored_input >= 3
+    await eventually(lambda: session.ignored_input >= 3, timeout_s=2)
     await asyncio.sleep(0.3)
     assert await source.evaluate("[window.clicks, user.value, pass.value]") == [0, "", ""]
 
