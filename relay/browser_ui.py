@@ -133,8 +133,8 @@ class BrowserUI:
         s.target, s.screencast = new_target, new_cast
         s.watcher.target = new_target
         s.translator.viewport = None
+        s.video.switch(new_cast.hub)
         if peer is not None and not peer.closed:
-            peer.track.switch(new_cast.hub)
             if peer.input is not None:
                 await peer.input.close()  # releases on the old tab whatever was held
                 peer.input = InputDispatcher(new_target, s.translator)

@@ -18,7 +18,9 @@ from . import protocol, tokens
 from .browser_ui import BrowserUI
 from .capture import CaptureOptions, Screencast
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
+from .encoding import ladder
 from .events import Event, Reason, iso, iso_now, live_complete
+from .fanout import SessionVideo
 from .input import InputDispatcher, InputTranslator
 from .options import LiveOptions
 from .watch import PageWatcher
@@ -54,15 +56,13 @@ class CreateError(Exception):
 RESIZE_DEBOUNCE_S = 0.2
 
 
-def max_frame_side(quality: int) -> int:
-    """The longest side, in pixels, that video of this quality may have."""
-    return 1920 if quality >= 80 else 1280 if quality >= 50 else 960
-
-
 def capture_options(options: LiveOptions) -> CaptureOptions:
-    side = max_frame_side(options.quality)
+    rung = ladder(options.quality)
     return CaptureOptions(
-        format=options.type, quality=options.quality, max_width=side, max_height=side
+        format=options.type,
+        quality=rung.jpeg_quality,
+        max_width=rung.max_side_px,
+        max_height=rung.max_side_px,
     )
 
 
@@ -80,6 +80,7 @@ class LiveSession:
         self.manager, self.id, self.digest, self.options = manager, live_id, digest, options
         self.conn, self.target = conn, target
         self.screencast = Screencast(target, capture_options(options))
+        self.video = SessionVideo(self.screencast.hub, ladder(options.quality))
         self.status: Status = "pending"
         self.reason: Reason | None = None
         self.created_at = time.time()
@@ -207,7 +208,7 @@ class LiveSession:
     async def attach_viewer(self, offer: str, codecs: list[str]) -> str:
         """Answer a viewer's offer; a previous viewer connection, if any, is replaced."""
         peer = ViewerPeer(
-            self.screencast.hub, self.manager.settings.ice_servers, self._on_message, self._on_lost
+            self.video, self.manager.settings.ice_servers, self._on_message, self._on_lost
         )
         if self._finish is not None:
             raise SessionGone(self.reason)
@@ -371,7 +372,7 @@ class LiveSession:
 
     async def _set_size(self, size: protocol.Size) -> None:
         """Lay the page out for the viewer's screen."""
-        side = max_frame_side(self.options.quality)
+        side = ladder(self.options.quality).max_side_px
         scale = max(1.0, min(size.dpr, side / max(size.width, size.height)))
         try:
             await self.target.send(
@@ -446,6 +447,7 @@ class LiveSession:
             self._release_input(peer),
             self._restore_metrics(),
             self.screencast.close(),
+            self.video.close(),
             self.target.detach(),
             self.conn.close(),
         ):

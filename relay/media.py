@@ -1,30 +1,28 @@
-"""Screencast images to video frames, and the video track viewers receive.
+"""Screencast images to video frames, and the hub that hands the newest one to encoders.
 
-``FrameDecoder`` turns a screencast JPEG into an even-sized ``yuv420p`` frame without an RGB
-round trip: the mjpeg decoder already yields YUV 4:2:0 (full range), so the planes are copied
-through a lookup table that maps full range to the limited range encoders expect. Odd sizes are
-cropped by one pixel: libx264 refuses odd sizes and aiortc then stops the track for good.
+``FrameDecoder`` turns a screencast JPEG into an even-sized YUV 4:2:0 frame without an RGB
+round trip or a copy: the mjpeg decoder already yields ``yuvj420p`` (full range), which libx264
+takes as it is. Odd sizes are cropped by one pixel (a plane copy): encoders refuse odd sizes.
+``to_limited_yuv420p`` maps full range to limited range through a lookup table, for encoders
+that cannot signal full range (VP8).
 
-``FrameHub`` keeps only the newest frame; ``ScreencastTrack`` waits for the next one and repeats
-the last at a low rate while the page is static, so keyframe requests are still served.
+``FrameHub`` keeps only the newest frame and tells its listeners (the encode loops) when one
+arrives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fractions
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 ImageFormat = Literal["jpeg", "png"]
 VIDEO_CLOCK_HZ = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_HZ)
-REPEAT_INTERVAL_S = 0.5
 
 # Full range (0-255) to limited range: luma 16-235, chroma 16-240.
 _LUMA_LUT = np.round(16 + np.arange(256) * (219 / 255)).astype(np.uint8)
@@ -62,10 +60,11 @@ class FrameDecoder:
             raise DecodeError(f"cannot decode {fmt} image: {exc}") from exc
         if not frames:
             raise DecodeError(f"no {fmt} image in {len(data)} bytes")
-        return to_even_yuv420p(frames[-1])
+        return to_even_420(frames[-1])
 
 
-def to_even_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
+def to_even_420(frame: av.VideoFrame) -> av.VideoFrame:
+    """The frame as even-sized 4:2:0, in the range it came in; no copy when it already is."""
     width, height = frame.width & ~1, frame.height & ~1
     if width < 2 or height < 2:
         raise DecodeError(f"image too small: {frame.width}x{frame.height}")
@@ -73,12 +72,27 @@ def to_even_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
     if name not in _FULL_RANGE_420 + _LIMITED_420:
         # PNG (RGB) or an unusual JPEG subsampling: let swscale convert.
         return frame.reformat(width=width, height=height, format="yuv420p")
-    out = av.VideoFrame(width, height, "yuv420p")
+    if (width, height) == (frame.width, frame.height):
+        return frame
+    return _copy_planes(frame, width, height, name, lut=False)
+
+
+def to_limited_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
+    """An even 4:2:0 frame in limited range, for encoders without a full-range flag."""
+    if frame.format.name in _LIMITED_420:
+        return frame
+    return _copy_planes(frame, frame.width, frame.height, frame.format.name, lut=True)
+
+
+def _copy_planes(
+    frame: av.VideoFrame, width: int, height: int, name: str, lut: bool
+) -> av.VideoFrame:
+    out = av.VideoFrame(width, height, "yuv420p" if lut else name)
     sizes = ((height, width), (height // 2, width // 2), (height // 2, width // 2))
     for i, (rows, cols) in enumerate(sizes):
         src = _plane_view(frame.planes[i], rows, cols)
         dst = _plane_view(out.planes[i], rows, cols)
-        if name in _FULL_RANGE_420:
+        if lut:
             np.take(_LUMA_LUT if i == 0 else _CHROMA_LUT, src, out=dst)
         else:
             dst[:] = src
@@ -93,17 +107,23 @@ class CapturedFrame:
 
 
 class FrameHub:
-    """Holds the newest frame of one capture; readers wait for a newer one."""
+    """Holds the newest frame of one capture and tells listeners when it changes or closes."""
 
     def __init__(self) -> None:
         self._latest: CapturedFrame | None = None
-        self._changed = asyncio.Event()
         self._seq = 0
         self.closed = False
+        self._listeners: set[Callable[[], None]] = set()
 
     @property
     def latest(self) -> CapturedFrame | None:
         return self._latest
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        self._listeners.add(callback)
+
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        self._listeners.discard(callback)
 
     def publish(self, frame: av.VideoFrame, captured_at: float) -> None:
         if self._latest is not None and captured_at < self._latest.captured_at:
@@ -117,79 +137,5 @@ class FrameHub:
         self._wake()
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def wait_newer(self, seq: int, timeout_s: float | None) -> CapturedFrame | None:
-        """The newest frame if newer than ``seq``; else wait up to ``timeout_s`` for one.
-
-        Returns ``None`` on timeout; raises ``MediaStreamError`` once the hub is closed.
-        """
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            if self.closed:
-                raise MediaStreamError("capture ended")
-            latest = self._latest
-            if latest is not None and latest.seq > seq:
-                return latest
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return None
-
-
-class ScreencastTrack(MediaStreamTrack):
-    """A video track fed by a ``FrameHub``; timestamps follow capture time, not a fixed rate."""
-
-    kind = "video"
-
-    def __init__(self, hub: FrameHub, repeat_interval_s: float = REPEAT_INTERVAL_S) -> None:
-        super().__init__()
-        self._hub = hub
-        self._repeat_s = repeat_interval_s
-        self._seq = 0
-        self._start: float | None = None
-        self._last_pts = -1
-        self._last: CapturedFrame | None = None
-        self._last_sent_at = 0.0
-
-    def switch(self, hub: FrameHub) -> None:
-        """Take frames from another capture (another tab); the last frame repeats meanwhile."""
-        self._hub, self._seq = hub, 0
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        while True:
-            hub = self._hub
-            wait = None
-            if self._last is not None:
-                wait = max(0.0, self._last_sent_at + self._repeat_s - time.monotonic())
-            try:
-                captured = await hub.wait_newer(self._seq, wait)
-            except MediaStreamError:
-                if self._hub is not hub:
-                    continue  # switched to another capture (another tab) while waiting
-                raise
-            if self._hub is hub:
-                break
-        if self.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if captured is None:  # static page: repeat the last frame, stamped now
-            assert self._last is not None
-            frame, at = self._last.frame, now
-        else:
-            self._last, self._seq = captured, captured.seq
-            frame, at = captured.frame, captured.captured_at
-        if self._start is None:
-            self._start = at
-        pts = max(int((at - self._start) * VIDEO_CLOCK_HZ), self._last_pts + 1)
-        self._last_pts = pts
-        self._last_sent_at = now
-        frame.pts = pts
-        frame.time_base = VIDEO_TIME_BASE
-        return frame
+        for callback in list(self._listeners):
+            callback()

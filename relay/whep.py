@@ -22,11 +22,20 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    unpack_remb_fci,
+)
 from aiortc.sdp import SessionDescription
 
 from .config import Codec, IceServer
+from .encoding import CodecName
+from .fanout import PacketTrack, SessionVideo
 from .input import FloodGate, InputDispatcher
-from .media import FrameHub, ScreencastTrack
 
 log = logging.getLogger(__name__)
 MAX_SDP_BYTES = 64 * 1024
@@ -55,9 +64,9 @@ def offered_video_codecs(sdp: str) -> set[str]:
     return {c.name.upper() for c in video[0].rtp.codecs}
 
 
-def pick_codecs(offered: set[str], codec: Codec) -> list[str]:
+def pick_codecs(offered: set[str], codec: Codec) -> list[CodecName]:
     """Codec names to prefer, best first, limited to what the viewer can decode."""
-    wanted = {"auto": ["H264", "VP8"], "h264": ["H264"], "vp8": ["VP8"]}[codec]
+    wanted: list[CodecName] = {"auto": ["H264", "VP8"], "h264": ["H264"], "vp8": ["VP8"]}[codec]
     usable = [name for name in wanted if name in offered]
     if not usable:
         need = " or ".join(wanted)
@@ -65,7 +74,7 @@ def pick_codecs(offered: set[str], codec: Codec) -> list[str]:
     return usable
 
 
-def _capabilities(names: list[str]) -> list[RTCRtpCodecCapability]:
+def _capabilities(names: list[CodecName]) -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities("video").codecs
     ordered = [c for name in names for c in caps if c.name.upper() == name]
     ordered += [c for c in caps if c.name.lower() == "rtx"]
@@ -91,13 +100,16 @@ class ViewerPeer:
 
     def __init__(
         self,
-        hub: FrameHub,
+        video: SessionVideo,
         ice_servers: tuple[IceServer, ...],
         on_message: Callable[[ViewerPeer, str | bytes], None],
         on_lost: Callable[[ViewerPeer], None],
+        watcher: bool = False,
     ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
-        self.track = ScreencastTrack(hub)
+        self.video = video
+        self.watcher = watcher  # a view-only watcher, not the session's controller
+        self.track: PacketTrack | None = None
         self.channel: RTCDataChannel | None = None
         self.last_seen = time.monotonic()
         self.codec: str | None = None
@@ -126,15 +138,20 @@ class ViewerPeer:
         if state in ("failed", "closed") and not self.closed:
             self._on_lost(self)
 
-    async def answer(self, offer_sdp: str, codecs: list[str]) -> str:
-        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+    async def answer(self, offer_sdp: str, codecs: list[CodecName]) -> str:
+        # aiortc answers with the first of our preferred codecs that the offer has.
+        self.track = track = self.video.track(codecs[0])
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(_capabilities(codecs))
+        _route_rtcp(transceiver.sender, track)
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)  # gathers every candidate: no trickle needed
         sdp = self.pc.localDescription.sdp
         video = next(m for m in SessionDescription.parse(sdp).media if m.kind == "video")
         self.codec = next((c.name for c in video.rtp.codecs if c.name.lower() != "rtx"), None)
+        if self.codec is None or self.codec.upper() != codecs[0]:
+            raise OfferError(f"negotiated {self.codec} instead of {codecs[0]}")
         return sdp
 
     def send(self, text: str) -> None:
@@ -148,6 +165,30 @@ class ViewerPeer:
         if self.closed:
             return
         self.closed = True
-        self.track.stop()
+        if self.track is not None:
+            await self.video.release(self.track)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pc.close(), 5)
+
+
+def _route_rtcp(sender: RTCRtpSender, track: PacketTrack) -> None:
+    """Send the viewer's keyframe requests and bitrate estimates to the shared encoder.
+
+    aiortc acts on PLI, FIR and REMB only for frames it encodes itself; for pre-encoded
+    packets they would be lost. Its DTLS transport calls ``_handle_rtcp_packet`` on the
+    sender instance, so wrapping that one method is enough.
+    """
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpPsfbPacket):
+            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                track.keyframe_wanted()
+            elif packet.fmt == RTCP_PSFB_APP:
+                with contextlib.suppress(ValueError):
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                    if sender._ssrc in ssrcs:
+                        track.estimate(bitrate)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]

@@ -1,0 +1,136 @@
+"""Video encoders tuned for screen content and low latency, and the quality ladder.
+
+One ``VideoEncoder`` serves every viewer of a session that decodes the same codec, so its
+settings favour what screens need: no B-frames and no lookahead (a frame leaves as soon as it
+is encoded), keyframes only when asked for (a joining viewer, a PLI/FIR, a new size), never on
+a short fixed interval, and a bitrate that can move without rebuilding the encoder.
+
+H.264 (libx264) gets the decoder's YUV 4:2:0 planes as they are, full range, and says so in
+its VUI; that skips a conversion pass. Its bitrate changes are applied in place: FFmpeg's
+libx264 wrapper calls ``x264_encoder_reconfig`` when ``bit_rate`` moves. VP8 has no range
+flag, so its frames go through the full-to-limited lookup table first, and because FFmpeg's
+libvpx wrapper does not reconfigure an open encoder, a large bitrate change rebuilds it (at
+most every ``VP8_REBUILD_INTERVAL_S``; the rebuild costs one keyframe).
+
+Every method here runs on one worker thread at a time (the encode loop awaits each call).
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import av
+
+from .media import VIDEO_TIME_BASE, to_limited_yuv420p
+
+log = logging.getLogger(__name__)
+CodecName = Literal["H264", "VP8"]
+H264_PRESET = "ultrafast"  # ~2.5 ms for a 720p frame here, against ~17 ms for "medium"
+MIN_BITRATE_BPS = 150_000
+VP8_REBUILD_INTERVAL_S = 2.0
+VP8_REBUILD_RATIO = 1.3
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the quality ladder that the ``quality`` option (1-100) selects."""
+
+    jpeg_quality: int
+    max_side_px: int
+    bitrate_cap_bps: int
+
+
+def ladder(quality: int) -> Rung:
+    """The screencast's JPEG quality, the longest side of the video, and its bitrate cap.
+
+    Receiver estimates (REMB) move the bitrate below the cap, never above it.
+    """
+    if quality >= 80:
+        return Rung(quality, 1920, 4_000_000)
+    if quality >= 50:
+        return Rung(quality, 1280, 2_500_000)
+    return Rung(quality, 960, 1_200_000)
+
+
+class VideoEncoder:
+    """Frames in, ``av.Packet`` out; rebuilt only when the picture's size or layout changes."""
+
+    def __init__(self, codec: CodecName, cap_bps: int) -> None:
+        self.codec = codec
+        self.cap_bps = cap_bps
+        self.bitrate_bps = cap_bps  # the wanted rate, at most the cap; set from the event loop
+        self._ctx: av.VideoCodecContext | None = None
+        self._shape: tuple[int, int, str] | None = None
+        self._built_at = 0.0
+        self.rebuilds = 0
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
+        if self.codec == "VP8":
+            frame = to_limited_yuv420p(frame)
+        shape = (frame.width, frame.height, frame.format.name)
+        if self._ctx is None or shape != self._shape or self._vp8_rate_moved():
+            self._open(shape)
+            keyframe = True
+        assert self._ctx is not None
+        if self.codec == "H264" and self._ctx.bit_rate != self.bitrate_bps:
+            self._ctx.bit_rate = self.bitrate_bps  # libx264 reconfigures on the next frame
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        frame.pict_type = (
+            av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        )
+        packets = self._ctx.encode(frame)
+        for packet in packets:
+            packet.time_base = VIDEO_TIME_BASE
+        return packets
+
+    def _vp8_rate_moved(self) -> bool:
+        if self.codec != "VP8" or self._ctx is None:
+            return False
+        ratio = self.bitrate_bps / max(1, self._ctx.bit_rate)
+        moved = ratio > VP8_REBUILD_RATIO or ratio < 1 / VP8_REBUILD_RATIO
+        return moved and time.monotonic() - self._built_at > VP8_REBUILD_INTERVAL_S
+
+    def _open(self, shape: tuple[int, int, str]) -> None:
+        width, height, pix_fmt = shape
+        if self.codec == "H264":
+            ctx = av.CodecContext.create("libx264", "w")
+            ctx.options = {
+                "preset": H264_PRESET,
+                "tune": "zerolatency",  # no lookahead, no B-frames, no frame threads
+                "profile": "baseline",  # what every WebRTC H.264 decoder takes
+                "level": "31",
+                # Keyframes on request only; x264 repeats SPS/PPS before each one.
+                "x264-params": "keyint=infinite:scenecut=0:qpmin=18:qpmax=46",
+                # A VBV of half a second at the cap bounds any one frame, keyframes too.
+                "maxrate": str(self.cap_bps),
+                "bufsize": str(self.cap_bps // 2),
+            }
+        else:
+            ctx = av.CodecContext.create("libvpx", "w")
+            ctx.options = {
+                "deadline": "realtime",
+                "cpu-used": "8",
+                "lag-in-frames": "0",
+                "static-thresh": "100",  # skip unchanged blocks: screens are mostly static
+                "screen-content-mode": "1",
+                "undershoot-pct": "95",
+                "overshoot-pct": "20",
+            }
+            ctx.gop_size = 1_000_000  # kf_max_dist: keyframes on request
+            ctx.qmin, ctx.qmax = 4, 56
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+        ctx.bit_rate = self.bitrate_bps
+        ctx.time_base = VIDEO_TIME_BASE
+        ctx.framerate = fractions.Fraction(30, 1)  # a hint for rate control, not a fixed rate
+        ctx.open()
+        self._ctx, self._shape, self._built_at = ctx, shape, time.monotonic()
+        self.rebuilds += 1
+        log.debug("%s encoder opened for %dx%d %s", self.codec, width, height, pix_fmt)
+
+    def close(self) -> None:
+        self._ctx = None

@@ -1,0 +1,330 @@
+"""Encode once per session, send the same packets to every viewer of it.
+
+A session has one ``EncodedStream`` per codec its viewers decode (usually just H.264). The
+stream encodes the capture's newest frame off the event loop and keeps a short history of
+encoded frames; each viewer's ``PacketTrack`` hands those same ``av.Packet`` objects to aiortc,
+which only packetizes them (``RTCRtpSender`` calls ``Encoder.pack`` for anything that is not a
+frame). A track that joins, or falls behind, starts again from a recent keyframe, asking the
+stream for one when there is none; it never replays a backlog, so a slow viewer drops frames
+and the others do not wait for it.
+
+aiortc serves PLI, FIR and REMB only for its own encoder; ``PacketTrack.on_rtcp`` receives them
+instead (see ``whep.ViewerPeer``), so keyframe requests reach the shared encoder within one
+frame and receiver estimates move its bitrate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .bitrate import BitrateController
+from .encoding import MIN_BITRATE_BPS, CodecName, Rung, VideoEncoder
+from .media import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
+
+log = logging.getLogger(__name__)
+HISTORY = 64
+JOIN_WINDOW_S = 0.5  # a keyframe this recent is a fine starting point for a joining viewer
+MAX_LAG_S = 0.3  # a viewer this far behind the encoder skips ahead to a fresh keyframe
+KEYFRAME_GAP_S = 0.2  # at most this many keyframes a second, however many PLIs arrive
+REPEAT_INTERVAL_S = 1.0  # a static page re-sends its last frame (nearly all skip blocks)
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    packet: av.Packet
+    seq: int
+    keyframe: bool
+    captured_at: float  # time.monotonic() of the capture
+    encoded_at: float
+    size: int
+
+
+@dataclass
+class StreamStats:
+    frames: int = 0
+    keyframes: int = 0
+    repeats: int = 0
+    bytes: int = 0
+    encode_s: float = 0.0
+
+
+class EncodedStream:
+    """One codec's encode loop for one session."""
+
+    def __init__(
+        self,
+        codec: CodecName,
+        hub: FrameHub,
+        rung: Rung,
+        executor: Executor | None = None,
+        repeat_interval_s: float = REPEAT_INTERVAL_S,
+    ) -> None:
+        self.codec = codec
+        self.encoder = VideoEncoder(codec, rung.bitrate_cap_bps)
+        self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS)
+        self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
+        self.stats = StreamStats()
+        self.tracks: set[PacketTrack] = set()
+        self.closed = False
+        self._hub = hub
+        self._executor = executor
+        self._repeat_s = repeat_interval_s
+        self._signal = asyncio.Event()
+        self._want_key = True
+        self._last_key_at = -1e9
+        self._seq = 0
+        self._start: float | None = None
+        self._last_pts = -1
+        self._last_out = 0.0
+        self._key_in_flight = False
+        self._task: asyncio.Task[None] | None = None
+        hub.listen(self._signal.set)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"encode-{self.codec}")
+
+    def switch(self, hub: FrameHub) -> None:
+        """Take frames from another capture (another tab), starting with a keyframe."""
+        self._hub.unlisten(self._signal.set)
+        self._hub = hub
+        hub.listen(self._signal.set)
+        self.request_keyframe()
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def request_keyframe(self) -> None:
+        if self._key_in_flight:
+            return  # the keyframe being encoded now is newer than anything sent: it will do
+        self._want_key = True
+        self._signal.set()
+
+    def estimate(self, track: PacketTrack, bps: int) -> None:
+        self.encoder.bitrate_bps = self.rate.estimate(track, bps, time.monotonic())
+
+    def remove(self, track: PacketTrack) -> None:
+        self.tracks.discard(track)
+        self.rate.forget(track)
+        self.encoder.bitrate_bps = self.rate.target_bps
+
+    async def close(self) -> None:
+        self.closed = True
+        self._hub.unlisten(self._signal.set)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.encoder.close()
+        self._wake_tracks()
+
+    def _wake_tracks(self) -> None:
+        for track in list(self.tracks):
+            track.wake()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _next_input(self, last: CapturedFrame | None) -> tuple[CapturedFrame | None, float]:
+        """What to encode now (a new frame, or ``last`` again), or how long to wait."""
+        now = time.monotonic()
+        latest = self._hub.latest
+        if latest is not None and latest is not last:
+            return latest, 0.0
+        if last is None:
+            return None, 3600.0
+        key_at = self._last_key_at + KEYFRAME_GAP_S
+        if self._want_key and now >= key_at:
+            return last, 0.0
+        repeat_at = self._last_out + self._repeat_s
+        if now >= repeat_at:
+            return last, 0.0
+        wait = repeat_at - now
+        if self._want_key:
+            wait = min(wait, key_at - now)
+        return None, wait
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last: CapturedFrame | None = None
+        try:
+            while not self._hub.closed:
+                self._signal.clear()
+                captured, wait = self._next_input(last)
+                if captured is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._signal.wait(), wait)
+                    continue
+                now = time.monotonic()
+                repeat = captured is last
+                keyframe = self._want_key and now >= self._last_key_at + KEYFRAME_GAP_S
+                if keyframe:
+                    self._want_key, self._key_in_flight = False, True
+                at = now if repeat else captured.captured_at
+                last = captured
+                started = time.perf_counter()
+                try:
+                    packets = await loop.run_in_executor(
+                        self._executor,
+                        self.encoder.encode,
+                        captured.frame,
+                        self._pts(at),
+                        keyframe,
+                    )
+                except (av.error.FFmpegError, ValueError) as exc:
+                    self._key_in_flight = False
+                    size = f"{captured.frame.width}x{captured.frame.height}"
+                    log.warning("%s encoder failed on a %s frame: %s", self.codec, size, exc)
+                    self.encoder.close()  # rebuilt, with a keyframe, on the next frame
+                    self._want_key = True
+                    continue
+                self.stats.encode_s += time.perf_counter() - started
+                self._last_out = time.monotonic()
+                self.stats.repeats += repeat
+                self._key_in_flight = False
+                self._publish(packets, captured.captured_at)
+        finally:
+            self.closed = True
+            self._wake_tracks()
+
+    def _pts(self, at: float) -> int:
+        if self._start is None:
+            self._start = at
+        pts = max(int((at - self._start) * VIDEO_CLOCK_HZ), self._last_pts + 1)
+        self._last_pts = pts
+        return pts
+
+    def _publish(self, packets: list[av.Packet], captured_at: float) -> None:
+        now = time.monotonic()
+        for packet in packets:
+            size = packet.size
+            self._seq += 1
+            key = bool(packet.is_keyframe)
+            self.frames.append(EncodedFrame(packet, self._seq, key, captured_at, now, size))
+            self.rate.sent(size, now)
+            self.stats.frames += 1
+            self.stats.bytes += size
+            if key:
+                self.stats.keyframes += 1
+                self._last_key_at = now
+        if packets:
+            self._wake_tracks()
+
+    # -- what a track reads ------------------------------------------------------------------
+
+    def next_for(self, track: PacketTrack) -> EncodedFrame | None:
+        """The next frame this track should send, or ``None`` until there is one."""
+        frames, now = self.frames, time.monotonic()
+        if track.next_seq is None:
+            key = next((f for f in reversed(frames) if f.keyframe), None)
+            if key is None or key.seq < track.min_key_seq or now - key.encoded_at > JOIN_WINDOW_S:
+                self.request_keyframe()
+                return None
+            track.next_seq = key.seq
+        if not frames or track.next_seq > frames[-1].seq:
+            return None
+        index = track.next_seq - frames[0].seq
+        if index < 0 or now - frames[index].encoded_at > MAX_LAG_S:
+            track.skips += 1  # fell behind: drop the backlog, wait for a fresh keyframe
+            track.resync()
+            return self.next_for(track)
+        track.next_seq += 1
+        return frames[index]
+
+
+class PacketTrack(MediaStreamTrack):
+    """One viewer's video: the shared stream's packets, from a keyframe on."""
+
+    kind = "video"
+
+    def __init__(self, stream: EncodedStream) -> None:
+        super().__init__()
+        self.stream = stream
+        self.next_seq: int | None = None  # None: waiting for a keyframe to start from
+        self.min_key_seq = 0  # joining: any recent keyframe will do
+        self.skips = 0
+        self._ready = asyncio.Event()
+        stream.tracks.add(self)
+
+    def wake(self) -> None:
+        self._ready.set()
+
+    def switch(self, stream: EncodedStream) -> None:
+        self.stream.remove(self)
+        self.stream, self.next_seq, self.min_key_seq = stream, None, 0
+        stream.tracks.add(self)
+        self.wake()
+
+    async def recv(self) -> av.Packet:
+        while True:
+            if self.readyState != "live" or self.stream.closed:
+                raise MediaStreamError
+            self._ready.clear()
+            frame = self.stream.next_for(self)
+            if frame is not None:
+                return frame.packet
+            await self._ready.wait()
+
+    def resync(self) -> None:
+        """Start again from a keyframe newer than anything sent so far (an old one would be
+        behind what the viewer has decoded, and its jitter buffer would drop it)."""
+        self.next_seq = None
+        self.min_key_seq = self.stream.last_seq + 1
+        self.stream.request_keyframe()
+        self.wake()
+
+    def keyframe_wanted(self) -> None:
+        """The viewer lost a picture (PLI/FIR)."""
+        self.resync()
+
+    def estimate(self, bps: int) -> None:
+        self.stream.estimate(self, bps)
+
+    def stop(self) -> None:
+        super().stop()
+        self.stream.remove(self)
+        self.wake()
+
+
+class SessionVideo:
+    """A session's video: one ``EncodedStream`` per codec in use, one track per viewer."""
+
+    def __init__(self, hub: FrameHub, rung: Rung, executor: Executor | None = None) -> None:
+        self.hub = hub
+        self.rung = rung
+        self.streams: dict[CodecName, EncodedStream] = {}
+        self._executor = executor
+
+    def track(self, codec: CodecName) -> PacketTrack:
+        stream = self.streams.get(codec)
+        if stream is None or stream.closed:
+            stream = EncodedStream(codec, self.hub, self.rung, self._executor)
+            stream.start()
+            self.streams[codec] = stream
+        return PacketTrack(stream)
+
+    async def release(self, track: PacketTrack) -> None:
+        """A viewer left: stop its track, and its codec's encoder once nobody watches."""
+        track.stop()
+        stream = track.stream
+        if not stream.tracks and self.streams.get(stream.codec) is stream:
+            del self.streams[stream.codec]
+            await stream.close()
+
+    def switch(self, hub: FrameHub) -> None:
+        self.hub = hub
+        for stream in self.streams.values():
+            stream.switch(hub)
+
+    async def close(self) -> None:
+        streams, self.streams = list(self.streams.values()), {}
+        for stream in streams:
+            await stream.close()

@@ -1,0 +1,179 @@
+"""The encoders and encode-once fan-out with real libx264/libvpx: shared packets, keyframes on
+join and on request, slow viewers skipping, bitrate moves without a rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from relay import fanout
+from relay.bitrate import BitrateController
+from relay.encoding import VideoEncoder, ladder
+from relay.fanout import PacketTrack, SessionVideo
+from relay.media import FrameDecoder, FrameHub
+
+from .test_media import jpeg
+
+RUNG = ladder(70)
+
+
+def frame_of(rgb: tuple[int, int, int], size: tuple[int, int] = (320, 240)) -> av.VideoFrame:
+    return FrameDecoder().decode(jpeg(*size, rgb))
+
+
+async def recv(track: PacketTrack, timeout_s: float = 3.0) -> av.Packet:
+    return await asyncio.wait_for(track.recv(), timeout_s)
+
+
+def decode_h264(packets: list[av.Packet]) -> list[av.VideoFrame]:
+    decoder = av.CodecContext.create("h264", "r")
+    return [f for p in packets for f in decoder.decode(av.Packet(bytes(p)))]
+
+
+async def test_every_viewer_gets_the_same_packets_from_one_encoder() -> None:
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    first = video.track("H264")
+    hub.publish(frame_of((200, 30, 30)), time.monotonic())
+    key = await recv(first)
+    assert key.is_keyframe
+    second = video.track("H264")  # joins right after the keyframe: starts from it
+    assert await recv(second) is key
+    hub.publish(frame_of((30, 200, 30)), time.monotonic())
+    a, b = await recv(first), await recv(second)
+    assert a is b and not a.is_keyframe  # the same packet object: encoded once
+    assert len(video.streams) == 1 and video.streams["H264"].stats.frames == 2
+    frames = decode_h264([key, a])
+    rgb = frames[-1].to_ndarray(format="rgb24")[120, 160]
+    assert abs(int(rgb[1]) - 200) < 16 and abs(int(rgb[0]) - 30) < 16  # full range survives
+    await video.release(first)
+    assert "H264" in video.streams  # the second viewer still watches
+    await video.release(second)
+    assert not video.streams  # nobody left: the encoder is gone
+    await video.close()
+
+
+async def test_a_viewer_joining_a_static_page_gets_a_fresh_keyframe_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout, "JOIN_WINDOW_S", 0.05)
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    first = video.track("H264")
+    hub.publish(frame_of((10, 10, 200)), time.monotonic())
+    await recv(first)
+    await asyncio.sleep(0.3)  # the page stays still: no new frames come
+    late = video.track("H264")
+    packet = await recv(late, 1.0)  # long before the 1 s repeat: served on request
+    assert packet.is_keyframe
+    assert video.streams["H264"].stats.keyframes == 2
+    await video.close()
+
+
+async def test_pli_is_served_with_a_new_keyframe_and_repeats_are_slow_and_tiny() -> None:
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    track = video.track("H264")
+    hub.publish(frame_of((120, 60, 200)), time.monotonic())
+    key = await recv(track)
+    await asyncio.sleep(fanout.KEYFRAME_GAP_S)
+    track.keyframe_wanted()
+    again = await recv(track, 1.0)
+    assert again.is_keyframe and again is not key and again.pts > key.pts
+    started = time.monotonic()
+    repeat = await recv(track, 3.0)  # static page: the next packet is a repeat, a second later
+    assert time.monotonic() - started > 0.5
+    assert not repeat.is_keyframe and repeat.size < key.size / 20
+    await video.close()
+
+
+async def test_a_slow_viewer_skips_to_a_fresh_keyframe_and_does_not_hold_others_back() -> None:
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    fast, slow = video.track("H264"), video.track("H264")
+    hub.publish(frame_of((0, 0, 0)), time.monotonic())
+    await recv(fast)
+    await recv(slow)
+    got = []
+    for i in range(6):
+        hub.publish(frame_of((40 * i, 100, 100)), time.monotonic())
+        got.append(await recv(fast))
+        await asyncio.sleep(0.07)
+    assert [p.pts for p in got] == sorted(p.pts for p in got)  # every frame, in order
+    resumed = await recv(slow)  # its backlog is older than MAX_LAG_S: dropped
+    assert resumed.is_keyframe and resumed.pts > got[-1].pts
+    assert slow.skips == 1 and fast.skips == 0
+    await video.close()
+
+
+async def test_switching_capture_restarts_with_a_keyframe_of_the_new_size() -> None:
+    first, second = FrameHub(), FrameHub()
+    video = SessionVideo(first, RUNG)
+    track = video.track("H264")
+    first.publish(frame_of((0, 0, 0)), time.monotonic())
+    await recv(track)
+    video.switch(second)
+    first.close()  # the old tab's capture ends: the stream must not end with it
+    second.publish(frame_of((250, 250, 0), (640, 360)), time.monotonic())
+    packet = await recv(track)
+    assert packet.is_keyframe
+    (decoded,) = decode_h264([packet])
+    assert (decoded.width, decoded.height) == (640, 360)
+    second.close()  # the session's capture closes: the track ends
+    with pytest.raises(MediaStreamError):
+        await recv(track)
+    await video.close()
+
+
+async def test_vp8_stream_is_limited_range_and_decodes() -> None:
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    track = video.track("VP8")
+    hub.publish(frame_of((200, 30, 30)), time.monotonic())
+    packet = await recv(track)
+    assert packet.is_keyframe
+    decoder = av.CodecContext.create("libvpx", "r")
+    (decoded,) = decoder.decode(av.Packet(bytes(packet)))
+    rgb = decoded.to_ndarray(format="rgb24")[120, 160]
+    assert abs(int(rgb[0]) - 200) < 16 and abs(int(rgb[1]) - 30) < 16
+    await video.close()
+
+
+def test_h264_bitrate_moves_in_place_without_a_rebuild() -> None:
+    encoder = VideoEncoder("H264", 4_000_000)
+    rng = np.random.default_rng(1)
+    sizes = []
+    for i in range(40):
+        if i == 20:
+            encoder.bitrate_bps = 200_000
+        image = rng.integers(0, 255, (240, 320, 3), np.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        packets = encoder.encode(frame, i * 3000, keyframe=i == 0)
+        sizes.append(sum(p.size for p in packets))
+    assert encoder.rebuilds == 1
+    assert np.mean(sizes[30:]) < np.mean(sizes[5:20]) / 3
+
+
+def test_bitrate_controller_reads_remb_as_congestion_only_below_the_sent_rate() -> None:
+    rate = BitrateController(cap_bps=2_000_000, floor_bps=150_000)
+    viewer_a, viewer_b = object(), object()
+    # A quiet screen: Chrome's estimate hugs the tiny incoming rate. Not congestion.
+    rate.sent(1_000, 0.0)
+    assert rate.estimate(viewer_a, 40_000, 0.5) == 2_000_000
+    # Motion: 1.6 Mbit/s sent, the estimate says 900 kbit/s: the path is full.
+    for i in range(10):
+        rate.sent(20_000, 1.0 + i / 10)
+    assert rate.estimate(viewer_a, 900_000, 1.95) == 900_000
+    assert rate.estimate(viewer_a, 50_000, 1.96) == 150_000  # never below the floor
+    assert rate.estimate(viewer_a, 1_200_000, 5.0) == 1_200_000  # recovers as estimates rise
+    assert rate.estimate(viewer_a, 9_000_000, 6.0) == 2_000_000  # never above the cap
+    rate.sent(300_000, 6.5)  # 2.4 Mbit/s in the last second
+    assert rate.estimate(viewer_b, 700_000, 6.6) == 700_000  # the slowest viewer counts
+    rate.forget(viewer_b)
+    rate.forget(viewer_a)
+    assert rate.target_bps == 2_000_000
