@@ -23,6 +23,7 @@ from .events import Event, Reason, iso, iso_now, live_complete
 from .fanout import SessionVideo
 from .input import InputDispatcher, InputTranslator
 from .options import LiveOptions
+from .spectators import Spectators
 from .watch import PageWatcher
 from .whep import OfferError, ViewerPeer
 
@@ -54,6 +55,7 @@ class CreateError(Exception):
 
 
 RESIZE_DEBOUNCE_S = 0.2
+WARM_UP_S = 10.0  # how long a loaded viewer page keeps the screencast going without an offer
 
 
 def capture_options(options: LiveOptions) -> CaptureOptions:
@@ -81,6 +83,7 @@ class LiveSession:
         self.conn, self.target = conn, target
         self.screencast = Screencast(target, capture_options(options))
         self.video = SessionVideo(self.screencast.hub, ladder(options.quality))
+        self.spectators = Spectators(self)
         self.status: Status = "pending"
         self.reason: Reason | None = None
         self.created_at = time.time()
@@ -96,6 +99,7 @@ class LiveSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._grace: asyncio.Task[None] | None = None
         self._finish: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
         self.bad_messages = 0
         self.ignored_input = 0
@@ -132,7 +136,8 @@ class LiveSession:
             "expiresAt": iso(self.link_expires_at),
             "endsAt": iso(self.deadline()[0]),
             "endedAt": iso(self.ended_at) if self.ended_at else None,
-            "viewerCount": 1 if self.status == "live" else 0,
+            "viewerCount": (1 if self.status == "live" else 0) + self.spectators.count,
+            "watcherCount": self.spectators.count,
             "codec": self.codec,
             **self.options.public(),
             "targetId": self.target.target_id,
@@ -217,6 +222,7 @@ class LiveSession:
         except BaseException:
             await peer.close()
             raise
+        self.end_warm_up()  # the viewer holds its own share of the screencast now
         try:
             answer = await peer.answer(offer, codecs)
         except BaseException as exc:
@@ -242,6 +248,28 @@ class LiveSession:
         await self.save()
         await self._publish(Event("viewerConnected", self.id, iso_now()))
         return answer
+
+    def warm_up(self) -> None:
+        if self._warm is None or self._warm.done():
+            self._warm = self._spawn(self._hold_screencast(WARM_UP_S), "live-warm-up")
+
+    def end_warm_up(self) -> None:
+        if self._warm is not None:
+            self._warm.cancel()  # gives its share of the screencast back
+
+    async def _hold_screencast(self, seconds: float) -> None:
+        # Shielded: cancelled halfway through, acquire() would leave a share nobody gives back.
+        acquire = asyncio.ensure_future(self.screencast.acquire())
+        try:
+            await asyncio.shield(acquire)
+            await asyncio.sleep(seconds)
+        except (CDPClosed, CDPError, TimeoutError):
+            return  # the session's own watch notices a dead target
+        finally:
+            with contextlib.suppress(BaseException):
+                await acquire
+            if not acquire.cancelled() and acquire.exception() is None:
+                await self.screencast.release()
 
     def new_credential(self) -> str:
         credential = tokens.new_token()
@@ -317,21 +345,7 @@ class LiveSession:
                 )
             return
         if isinstance(message, protocol.Ping):
-            peer.send(
-                protocol.server_message(
-                    "pong",
-                    ts=message.ts,
-                    now=int(time.time() * 1000),
-                    endsInMs=int(max(0.0, self.deadline()[0] - time.time()) * 1000),
-                    view=list(self.screencast.view or (0, 0)),
-                    interactable=self.options.interactable,
-                    **(
-                        {"instructions": self.options.instructions}
-                        if self.options.instructions
-                        else {}
-                    ),
-                )
-            )
+            peer.send(self.pong(message))
         elif isinstance(message, protocol.Done):
             self._spawn(self.end("failed" if message.failed else "done"), "viewer-done")
         elif isinstance(message, protocol.Size):
@@ -356,6 +370,18 @@ class LiveSession:
                     self._publish(Event("humanInteracted", self.id, iso_now())), "live-event"
                 )
 
+    def pong(self, ping: protocol.Ping, watcher: bool = False) -> str:
+        return protocol.server_message(
+            "pong",
+            ts=ping.ts,
+            now=int(time.time() * 1000),
+            endsInMs=int(max(0.0, self.deadline()[0] - time.time()) * 1000),
+            view=list(self.screencast.view or (0, 0)),
+            interactable=self.options.interactable and not watcher,
+            **({"watcher": True} if watcher else {}),
+            **({"instructions": self.options.instructions} if self.options.instructions else {}),
+        )
+
     def _kick(self, peer: ViewerPeer, reason: str) -> None:
         log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)
         peer.send(protocol.server_message("kick", reason=reason))
@@ -363,8 +389,10 @@ class LiveSession:
 
     def _on_view(self, view: tuple[int, int]) -> None:
         self.translator.viewport = view
+        message = protocol.server_message("view", view=list(view))
         if self.peer is not None:
-            self.peer.send(protocol.server_message("view", view=list(view)))
+            self.peer.send(message)
+        self.spectators.say(message)
 
     async def _apply_size(self, size: protocol.Size) -> None:
         await asyncio.sleep(RESIZE_DEBOUNCE_S)  # rotations and window drags come in bursts
@@ -444,6 +472,7 @@ class LiveSession:
         # Each step on its own: whatever fails, the outcome below is still published.
         for step in (
             self._say_goodbye(peer, reason),
+            self.spectators.close(reason),
             self._release_input(peer),
             self._restore_metrics(),
             self.screencast.close(),

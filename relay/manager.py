@@ -15,6 +15,7 @@ from .config import Settings
 from .events import iso, iso_now
 from .live import CreateError, LinkRefused, LiveSession, SessionGone, ViewerRefused
 from .options import LiveOptions
+from .spectators import Spectator
 from .store import Store
 from .webhooks import WebhookSender
 from .whep import offered_video_codecs, pick_codecs
@@ -32,16 +33,20 @@ class LiveManager:
         self.sessions: dict[str, LiveSession] = {}
         self._by_digest: dict[str, LiveSession] = {}
         self._by_viewer: dict[str, LiveSession] = {}
+        self._by_watch_digest: dict[str, LiveSession] = {}
 
     def _forget(self, session: LiveSession) -> None:
         self.sessions.pop(session.id, None)
         self._by_digest.pop(session.digest, None)
-        viewer_id = session.viewer_id
-        if viewer_id:
-            # A viewer coming back after the end still learns why it ended, for a while.
-            asyncio.get_running_loop().call_later(
-                min(self.settings.result_retention_s, 600), self._by_viewer.pop, viewer_id, None
-            )
+        for digest in [d for d, s in self._by_watch_digest.items() if s is session]:
+            del self._by_watch_digest[digest]
+        loop = asyncio.get_running_loop()
+        for viewer_id in [session.viewer_id, *session.spectators.by_id]:
+            if viewer_id:
+                # A viewer coming back after the end still learns why it ended, for a while.
+                loop.call_later(
+                    min(self.settings.result_retention_s, 600), self._by_viewer.pop, viewer_id, None
+                )
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
         try:
@@ -97,9 +102,49 @@ class LiveManager:
         except (CDPClosed, TimeoutError) as exc:
             raise CreateError(502, f"the browser stopped answering: {exc}") from None
 
-    async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str]:
-        """Spend a link on a viewer's offer: (session, credential, answer SDP)."""
+    def warm_up(self, token: str) -> None:
+        """The viewer page of a live link is loading: start the screencast now, so frames are
+        decoded by the time its offer arrives (page load and ICE take a few hundred ms)."""
+        if not tokens.looks_like_token(token):
+            return
+        digest = tokens.token_hash(token)
+        session = self._by_digest.get(digest) or self._by_watch_digest.get(digest)
+        if session is not None and session._finish is None:
+            session.warm_up()
+
+    def watch_link(self, session: LiveSession) -> tuple[str, float]:
+        """A one-time view-only link to a session: (URL, expiry). Raises ``WatchLimit``."""
+        token, expires_at = session.spectators.new_link(self.settings.link_ttl_s)
+        self._by_watch_digest[tokens.token_hash(token)] = session
+        return self.live_url(token), expires_at
+
+    async def _redeem_watch(
+        self, session: LiveSession, digest: str, offer: str
+    ) -> tuple[LiveSession, str, str, str]:
+        if session._finish is not None:
+            raise LinkRefused
+        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        expires_at = session.spectators.links.get(digest, 0.0)
+        if not session.spectators.spend(digest):
+            self._by_watch_digest.pop(digest, None)
+            raise LinkRefused
+        self._by_watch_digest.pop(digest, None)
+        try:
+            watcher_id, credential, answer = await session.spectators.join(offer, codecs)
+        except BaseException:
+            if session._finish is None:  # nothing was shown: the link stays good
+                session.spectators.give_back(digest, expires_at)
+                self._by_watch_digest[digest] = session
+            raise
+        self._by_viewer[watcher_id] = session
+        return session, watcher_id, credential, answer
+
+    async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str, str]:
+        """Spend a link on a viewer's offer: (session, viewer id, credential, answer SDP)."""
         digest = tokens.token_hash(token) if tokens.looks_like_token(token) else ""
+        watched = self._by_watch_digest.get(digest)
+        if watched is not None:
+            return await self._redeem_watch(watched, digest, offer)
         session = self._by_digest.get(digest)
         if session is None or not session.link_valid:
             raise LinkRefused
@@ -121,20 +166,31 @@ class LiveManager:
             raise
         assert session.viewer_id is not None
         self._by_viewer[session.viewer_id] = session
-        return session, credential, answer
+        return session, session.viewer_id, credential, answer
 
-    def viewer_session(self, viewer_id: str, credential: str) -> LiveSession:
+    def viewer_session(
+        self, viewer_id: str, credential: str
+    ) -> tuple[LiveSession, Spectator | None]:
+        """The session of a viewer's credential, and the watcher it belongs to, if one."""
         session = self._by_viewer.get(viewer_id)
         if session is None:
             raise ViewerRefused
-        session.check_credential(credential)
+        spectator = None
+        if viewer_id != session.viewer_id:
+            spectator = session.spectators.check(viewer_id, credential)
+            if spectator is None:
+                raise ViewerRefused
+        else:
+            session.check_credential(credential)
         if session._finish is not None:
             raise SessionGone(session.reason)
-        return session
+        return session, spectator
 
     async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:
-        session = self.viewer_session(viewer_id, credential)
+        session, spectator = self.viewer_session(viewer_id, credential)
         codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        if spectator is not None:
+            return await session.spectators.connect(spectator, offer, codecs)
         return await session.attach_viewer(offer, codecs)
 
     def live_url(self, token: str) -> str:

@@ -22,10 +22,11 @@ from .cdp import CDPClosed, CDPError
 from .cdp_options import ConnectError, parse_connect_query
 from .cdp_proxy import BrowserPool, serve_connection
 from .config import Settings
-from .events import Reason
+from .events import Reason, iso
 from .live import CreateError, LinkRefused, SessionGone, ViewerRefused
 from .manager import LiveManager
 from .options import OptionsError, parse_live_options
+from .spectators import WatchLimit
 from .store import MemoryStore, Store
 from .whep import MAX_SDP_BYTES, SDP_CONTENT_TYPE, OfferError
 
@@ -145,6 +146,21 @@ async def delete_live(request: web.Request) -> web.Response:
     return web.json_response(state)
 
 
+async def create_watch_link(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    session = manager.sessions.get(request.match_info["id"])
+    if session is None or session._finish is not None:
+        state = await _state(request)
+        if state is None:
+            return _error(404, "no such live session")
+        return _error(409, "the live session has ended")
+    try:
+        url, expires_at = manager.watch_link(session)
+    except WatchLimit as exc:
+        return _error(409, str(exc))
+    return web.json_response({"watchURL": url, "expiresAt": iso(expires_at)}, status=201)
+
+
 async def live_events(request: web.Request) -> web.StreamResponse:
     if await _state(request) is None:
         return _error(404, "no such live session")
@@ -181,6 +197,7 @@ async def live_events(request: web.Request) -> web.StreamResponse:
 
 async def viewer_page(request: web.Request) -> web.Response:
     # The same page for any token: it tells nothing about the link until the viewer connects.
+    request.app[MANAGER].warm_up(request.match_info.get("token", ""))
     return web.Response(
         text=request.app[VIEWER_HTML],
         content_type="text/html",
@@ -223,7 +240,7 @@ def _session_url(request: web.Request, viewer_id: str) -> str:
 async def whep_offer(request: web.Request) -> web.Response:
     offer = await _read_offer(request)
     try:
-        session, credential, answer = await request.app[MANAGER].redeem(
+        _session, viewer_id, credential, answer = await request.app[MANAGER].redeem(
             request.match_info["token"], offer
         )
     except (LinkRefused, SessionGone):
@@ -232,8 +249,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         return web.Response(status=400, text=f"{exc}\n")
     except (CDPClosed, CDPError):
         return web.Response(status=503, text="the page cannot be shown right now\n")
-    assert session.viewer_id is not None
-    return _answer(_session_url(request, session.viewer_id), answer, credential)
+    return _answer(_session_url(request, viewer_id), answer, credential)
 
 
 def _credential(request: web.Request) -> str:
@@ -263,9 +279,16 @@ async def whep_reconnect(request: web.Request) -> web.Response:
 
 async def _viewer_ends(request: web.Request, credential: str, reason: Reason) -> web.Response:
     try:
-        session = request.app[MANAGER].viewer_session(request.match_info["viewer"], credential)
+        session, spectator = request.app[MANAGER].viewer_session(
+            request.match_info["viewer"], credential
+        )
     except (ViewerRefused, SessionGone) as exc:
         return _viewer_error(exc)
+    if spectator is not None:
+        if reason != "closed":
+            return web.Response(status=403, text="a watcher cannot end the session\n")
+        await session.spectators.leave(spectator)  # only this watcher goes
+        return web.json_response({"ended": False, "left": True})
     await session.end(reason)
     return web.json_response({"ended": True, "reason": session.reason})
 
@@ -384,6 +407,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_get("/api/live/{id}", get_live)
     app.router.add_delete("/api/live/{id}", delete_live)
     app.router.add_get("/api/live/{id}/events", live_events)
+    app.router.add_post("/api/live/{id}/watchers", create_watch_link)
     app.router.add_static("/live/assets/", settings.web_dir, append_version=False)
     app.router.add_post("/live/session/{viewer}/whep", whep_reconnect)
     app.router.add_delete("/live/session/{viewer}", whep_delete)

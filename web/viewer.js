@@ -12,6 +12,7 @@ const HEARTBEAT_MS = 1000;
 // No answer to our pings for this long means the path is dead, well before ICE says so
 // (Chrome takes about 30 s to declare a silent connection failed).
 const PONG_TIMEOUT_MS = 3000;
+const HOST_SETTLE_MS = 25;
 const ICE_GATHER_MAX_MS = 2000;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
 const REASONS = {
@@ -116,12 +117,26 @@ function showBrowserInterface(nav) {
   select.hidden = nav.tabs.length < 2;
 }
 
+// The relay takes no trickled candidates, so the offer waits for them. With no STUN or TURN
+// server there are only host candidates: the UDP ones come within a few ms, while Chrome's
+// gathering as a whole takes ~200 ms more (TCP candidates nobody will use). So the offer goes
+// once UDP host candidates stop coming for HOST_SETTLE_MS.
 function waitIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
+  const hostOnly = !(config.iceServers && config.iceServers.length);
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ICE_GATHER_MAX_MS);
+    let settle = null;
+    const done = () => { clearTimeout(timer); clearTimeout(settle); resolve(); };
+    const timer = setTimeout(done, ICE_GATHER_MAX_MS);
+    pc.addEventListener("icecandidate", (event) => {
+      if (!event.candidate) return done();
+      if (hostOnly && event.candidate.protocol === "udp") {
+        clearTimeout(settle);
+        settle = setTimeout(done, HOST_SETTLE_MS);
+      }
+    });
     pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+      if (pc.iceGatheringState === "complete") done();
     });
   });
 }
@@ -135,6 +150,10 @@ function onChannelMessage(event) {
     viewer.endsAt = Date.now() + msg.endsInMs;
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
     if (msg.interactable !== viewer.interactable) setInteractable(msg.interactable);
+    if (msg.watcher && !viewer.watcher) {
+      viewer.watcher = true; // a watch link: this page can look, not finish the session
+      $("done").hidden = $("fail").hidden = true;
+    }
     if (msg.instructions && !instructionsShown) {
       instructionsShown = true;
       $("instructions-text").textContent = msg.instructions; // text, never HTML
@@ -157,6 +176,7 @@ function onChannelMessage(event) {
 }
 
 async function connect() {
+  performance.mark("relay-connect"); // benchmarks time the first frame from here
   const pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
   viewer.pc = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
