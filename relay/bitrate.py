@@ -5,7 +5,8 @@ Chrome's REMB is a delay-based estimate that never goes far above what it receiv
 would starve the first seconds of every burst of motion. The estimate is therefore read as a
 congestion signal only when it is below what the encoder actually sent; otherwise it may only
 raise the rate back towards the cap. With several viewers the lowest estimate counts: they all
-share one encoding.
+share one encoding. A stream starts at half the cap, so a first keyframe does not flood a slow
+link before any estimate has come back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class BitrateController:
     def __init__(self, cap_bps: int, floor_bps: int) -> None:
         self.cap_bps = cap_bps
         self.floor_bps = min(floor_bps, cap_bps)
-        self.target_bps = cap_bps
+        self.target_bps = self.start_bps = max(self.floor_bps, cap_bps // 2)
         self._sent: deque[tuple[float, int]] = deque()
         self._estimates: dict[object, int] = {}
 
@@ -50,4 +51,4 @@ class BitrateController:
         """A viewer left: its estimate no longer holds the others back."""
         self._estimates.pop(viewer, None)
         if not self._estimates:
-            self.target_bps = self.cap_bps
+            self.target_bps = self.start_bps

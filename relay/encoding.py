@@ -8,9 +8,15 @@ a short fixed interval, and a bitrate that can move without rebuilding the encod
 H.264 (libx264) gets the decoder's YUV 4:2:0 planes as they are, full range, and says so in
 its VUI; that skips a conversion pass. Its bitrate changes are applied in place: FFmpeg's
 libx264 wrapper calls ``x264_encoder_reconfig`` when ``bit_rate`` moves. VP8 has no range
-flag, so its frames go through the full-to-limited lookup table first, and because FFmpeg's
-libvpx wrapper does not reconfigure an open encoder, a large bitrate change rebuilds it (at
-most every ``VP8_REBUILD_INTERVAL_S``; the rebuild costs one keyframe).
+flag, so its frames go through the full-to-limited lookup table first; FFmpeg's libvpx wrapper
+does not reconfigure an open encoder.
+
+The VBV (the most one frame may take, keyframes included) is sized when the encoder is built,
+to ``VBV_S`` at the rate wanted then. When the wanted rate moves more than
+``REBUILD_RATIO``-fold from that, the encoder is rebuilt with a fitting VBV at the next keyframe
+anyone asked for (it costs a keyframe, and one is due anyway), or after ``REBUILD_INTERVAL_S``
+without one. Without that, a viewer behind a slow link would be sent keyframes too big to
+ever arrive whole.
 
 Every method here runs on one worker thread at a time (the encode loop awaits each call).
 """
@@ -31,8 +37,9 @@ log = logging.getLogger(__name__)
 CodecName = Literal["H264", "VP8"]
 H264_PRESET = "ultrafast"  # ~2.5 ms for a 720p frame here, against ~17 ms for "medium"
 MIN_BITRATE_BPS = 150_000
-VP8_REBUILD_INTERVAL_S = 2.0
-VP8_REBUILD_RATIO = 1.3
+REBUILD_INTERVAL_S = 2.0
+REBUILD_RATIO = 1.4
+VBV_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class VideoEncoder:
         self.codec = codec
         self.cap_bps = cap_bps
         self.bitrate_bps = cap_bps  # the wanted rate, at most the cap; set from the event loop
+        self._built_bps = cap_bps
         self._ctx: av.VideoCodecContext | None = None
         self._shape: tuple[int, int, str] | None = None
         self._built_at = 0.0
@@ -72,7 +80,7 @@ class VideoEncoder:
         if self.codec == "VP8":
             frame = to_limited_yuv420p(frame)
         shape = (frame.width, frame.height, frame.format.name)
-        if self._ctx is None or shape != self._shape or self._vp8_rate_moved():
+        if self._ctx is None or shape != self._shape or self._rate_moved(keyframe):
             self._open(shape)
             keyframe = True
         assert self._ctx is not None
@@ -88,12 +96,11 @@ class VideoEncoder:
             packet.time_base = VIDEO_TIME_BASE
         return packets
 
-    def _vp8_rate_moved(self) -> bool:
-        if self.codec != "VP8" or self._ctx is None:
+    def _rate_moved(self, keyframe_due: bool) -> bool:
+        ratio = self.bitrate_bps / self._built_bps
+        if max(ratio, 1 / ratio) < REBUILD_RATIO:
             return False
-        ratio = self.bitrate_bps / max(1, self._ctx.bit_rate)
-        moved = ratio > VP8_REBUILD_RATIO or ratio < 1 / VP8_REBUILD_RATIO
-        return moved and time.monotonic() - self._built_at > VP8_REBUILD_INTERVAL_S
+        return keyframe_due or time.monotonic() - self._built_at > REBUILD_INTERVAL_S
 
     def _open(self, shape: tuple[int, int, str]) -> None:
         width, height, pix_fmt = shape
@@ -106,9 +113,8 @@ class VideoEncoder:
                 "level": "31",
                 # Keyframes on request only; x264 repeats SPS/PPS before each one.
                 "x264-params": "keyint=infinite:scenecut=0:qpmin=18:qpmax=46",
-                # A VBV of half a second at the cap bounds any one frame, keyframes too.
-                "maxrate": str(self.cap_bps),
-                "bufsize": str(self.cap_bps // 2),
+                "maxrate": str(self.bitrate_bps),
+                "bufsize": str(int(self.bitrate_bps * VBV_S)),
             }
         else:
             ctx = av.CodecContext.create("libvpx", "w")
@@ -126,9 +132,13 @@ class VideoEncoder:
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
         ctx.bit_rate = self.bitrate_bps
         ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = fractions.Fraction(30, 1)  # a hint for rate control, not a fixed rate
+        # Rate control budgets bitrate/framerate per frame. Chromium sends at most 60 frames a
+        # second, so a busy page gets the whole rate and a quiet one spends less. (x264's
+        # timestamp-based rate control, force-cfr=0, holds every frame back by one.)
+        ctx.framerate = fractions.Fraction(60, 1)
         ctx.open()
         self._ctx, self._shape, self._built_at = ctx, shape, time.monotonic()
+        self._built_bps = self.bitrate_bps
         self.rebuilds += 1
         log.debug("%s encoder opened for %dx%d %s", self.codec, width, height, pix_fmt)
 

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 HISTORY = 64
 JOIN_WINDOW_S = 0.5  # a keyframe this recent is a fine starting point for a joining viewer
 MAX_LAG_S = 0.3  # a viewer this far behind the encoder skips ahead to a fresh keyframe
-KEYFRAME_GAP_S = 0.2  # at most this many keyframes a second, however many PLIs arrive
+KEYFRAME_GAP_S = 0.2  # at most five keyframes a second, however many PLIs arrive...
+MAX_KEYFRAME_GAP_S = 3.0
 REPEAT_INTERVAL_S = 1.0  # a static page re-sends its last frame (nearly all skip blocks)
 
 
@@ -55,6 +56,7 @@ class StreamStats:
     repeats: int = 0
     bytes: int = 0
     encode_s: float = 0.0
+    failures: int = 0
 
 
 class EncodedStream:
@@ -71,6 +73,7 @@ class EncodedStream:
         self.codec = codec
         self.encoder = VideoEncoder(codec, rung.bitrate_cap_bps)
         self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS)
+        self.encoder.bitrate_bps = self.rate.target_bps
         self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
         self.stats = StreamStats()
         self.tracks: set[PacketTrack] = set()
@@ -86,6 +89,7 @@ class EncodedStream:
         self._last_pts = -1
         self._last_out = 0.0
         self._key_in_flight = False
+        self._last_key_bits = 0
         self._task: asyncio.Task[None] | None = None
         hub.listen(self._signal.set)
 
@@ -133,6 +137,14 @@ class EncodedStream:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    @property
+    def _key_gap_s(self) -> float:
+        # ...and never before the last one could have arrived at the current rate: on a slow
+        # link, a keyframe requested while the previous is still on its way only adds to the
+        # queue that lost it.
+        wait = 1.5 * self._last_key_bits / self.encoder.bitrate_bps
+        return min(MAX_KEYFRAME_GAP_S, max(KEYFRAME_GAP_S, wait))
+
     def _next_input(self, last: CapturedFrame | None) -> tuple[CapturedFrame | None, float]:
         """What to encode now (a new frame, or ``last`` again), or how long to wait."""
         now = time.monotonic()
@@ -141,7 +153,7 @@ class EncodedStream:
             return latest, 0.0
         if last is None:
             return None, 3600.0
-        key_at = self._last_key_at + KEYFRAME_GAP_S
+        key_at = self._last_key_at + self._key_gap_s
         if self._want_key and now >= key_at:
             return last, 0.0
         repeat_at = self._last_out + self._repeat_s
@@ -156,16 +168,19 @@ class EncodedStream:
         loop = asyncio.get_running_loop()
         last: CapturedFrame | None = None
         try:
-            while not self._hub.closed:
+            # self.closed too: Python 3.11's wait_for can swallow a cancellation that arrives
+            # as its inner wait completes; asyncio.timeout() does not, and the flag backs it.
+            while not self._hub.closed and not self.closed:
                 self._signal.clear()
                 captured, wait = self._next_input(last)
                 if captured is None:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._signal.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await self._signal.wait()
                     continue
                 now = time.monotonic()
                 repeat = captured is last
-                keyframe = self._want_key and now >= self._last_key_at + KEYFRAME_GAP_S
+                keyframe = self._want_key and now >= self._last_key_at + self._key_gap_s
                 if keyframe:
                     self._want_key, self._key_in_flight = False, True
                 at = now if repeat else captured.captured_at
@@ -181,8 +196,13 @@ class EncodedStream:
                     )
                 except (av.error.FFmpegError, ValueError) as exc:
                     self._key_in_flight = False
-                    size = f"{captured.frame.width}x{captured.frame.height}"
-                    log.warning("%s encoder failed on a %s frame: %s", self.codec, size, exc)
+                    self.stats.failures += 1
+                    if self.stats.failures in (1, 10, 100) or self.stats.failures % 1000 == 0:
+                        size = f"{captured.frame.width}x{captured.frame.height}"
+                        log.warning(
+                            "%s encoder failed on a %s frame: %s (%d so far)",
+                            self.codec, size, exc, self.stats.failures,
+                        )  # fmt: skip
                     self.encoder.close()  # rebuilt, with a keyframe, on the next frame
                     self._want_key = True
                     continue
@@ -214,7 +234,7 @@ class EncodedStream:
             self.stats.bytes += size
             if key:
                 self.stats.keyframes += 1
-                self._last_key_at = now
+                self._last_key_at, self._last_key_bits = now, size * 8
         if packets:
             self._wake_tracks()
 

@@ -71,9 +71,11 @@ class WhepReceiver:
 
     async def close(self, http: aiohttp.ClientSession | None = None) -> None:
         if http is not None and self.resource and self.credential:
-            with contextlib.suppress(aiohttp.ClientError):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 await http.delete(
-                    self.resource, headers={"Authorization": f"Bearer {self.credential}"}
+                    self.resource,
+                    headers={"Authorization": f"Bearer {self.credential}"},
+                    timeout=aiohttp.ClientTimeout(total=10),
                 )
         for task in self._tasks:
             task.cancel()

@@ -199,6 +199,9 @@ async function connect() {
     if (pc === viewer.pc && viewer.state !== "ended") reconnect();
   };
   pc.ontrack = (event) => {
+    // A live screen, not a film: render each frame as soon as it is decoded, no smoothing.
+    if ("jitterBufferTarget" in event.receiver) event.receiver.jitterBufferTarget = 0;
+    else if ("playoutDelayHint" in event.receiver) event.receiver.playoutDelayHint = 0;
     video.srcObject = new MediaStream([event.track]);
     video.play().catch(() => {});
   };

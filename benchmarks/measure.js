@@ -1,0 +1,69 @@
+// Injected into every viewer page the benchmarks open (live-relay's own viewer and the
+// baselines' harness). For each decoded frame it reads the source page's barcode (state k);
+// the first time a state shows up is when the viewer saw that change. A few whole frames are
+// kept as luma planes for Y-PSNR against the source page re-rendered at the same state.
+(() => {
+  const m = { seen: {}, frames: 0, firstMs: null, samples: [], clicks: [], bytes: 0, received: 0,
+    sampleFrom: Infinity, sampleGapMs: 700, maxSamples: 6, lastSample: 0 };
+  window.__m = m;
+  const strip = document.createElement("canvas");
+  const sctx = strip.getContext("2d", { willReadFrequently: true });
+  const full = document.createElement("canvas");
+  const fctx = full.getContext("2d", { willReadFrequently: true });
+
+  function readState(src, w) {
+    const bw = w / 32;
+    strip.width = Math.max(16, Math.ceil(16 * bw));
+    strip.height = Math.max(1, Math.ceil(bw));
+    sctx.drawImage(src, 0, 0, strip.width, strip.height, 0, 0, strip.width, strip.height);
+    const data = sctx.getImageData(0, 0, strip.width, strip.height).data;
+    const y = Math.floor(bw / 2);
+    let k = 0, parity = 0;
+    for (let i = 0; i < 16; i++) {
+      const o = (y * strip.width + Math.floor((i + 0.5) * bw)) * 4;
+      const on = data[o] + data[o + 1] + data[o + 2] > 384 ? 1 : 0;
+      if (i < 15) { k = (k << 1) | on; parity ^= on; } else if (on !== parity) return null;
+    }
+    return k;
+  }
+
+  function lumaBase64(src, w, h) {
+    full.width = w; full.height = h;
+    fctx.drawImage(src, 0, 0, w, h);
+    const rgba = fctx.getImageData(0, 0, w, h).data;
+    const y = new Uint8Array(w * h);
+    for (let i = 0, j = 0; j < y.length; i += 4, j++) {
+      y[j] = Math.round(0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2]);
+    }
+    let s = "";
+    for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode(...y.subarray(i, i + 0x8000));
+    return btoa(s);
+  }
+
+  m.onFrame = (src, w, h, wallMs) => {
+    if (!w || !h) return;
+    m.frames += 1;
+    if (m.firstMs === null) m.firstMs = wallMs - performance.timeOrigin;
+    const k = readState(src, w);
+    if (k === null) return;
+    if (!(k in m.seen)) m.seen[k] = wallMs;
+    if (wallMs >= m.sampleFrom && m.samples.length < m.maxSamples &&
+        wallMs - m.lastSample >= m.sampleGapMs) {
+      m.lastSample = wallMs;
+      m.samples.push({ k, w, h, y: lumaBase64(src, w, h) });
+    }
+  };
+
+  function watchVideo(video) {
+    const onFrame = (now, meta) => {
+      m.onFrame(video, meta.width, meta.height, performance.timeOrigin + now);
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const video = document.querySelector("video");
+    if (video) watchVideo(video);
+  });
+  addEventListener("mousedown", () => m.clicks.push(performance.timeOrigin + performance.now()), true);
+})();

@@ -1,0 +1,531 @@
+"""`make bench`: live-relay against the naive pipeline and JPEG over WebSocket, every scenario
+in one run, and the results table in benchmarks/README.md rewritten.
+
+Servers (live-relay, the baselines) run as their own processes so their CPU and memory are
+read from /proc apart from the browsers'. The source is one headless Chromium with a tab per
+session; the viewers are real headless Chromium pages (receive-only aiortc clients stand in
+for the many-viewer and many-session figures). Every figure comes from what the viewers
+decode: ``measure.js`` reads each frame's barcode (the source page's state number).
+
+    python benchmarks/suite.py [--seconds 8] [--no-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import slowlink  # type: ignore[import-not-found]
+from harness import (  # type: ignore[import-not-found]
+    HERE,
+    MEASURE_JS,
+    RECEIVED_JS,
+    ROOT,
+    VIEWER_ARGS,
+    CpuMeter,
+    Figures,
+    latencies,
+    luma_of_png,
+    percentile,
+    process,
+    psnr,
+    rss_mib,
+    table,
+)
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+sys.path.insert(0, str(ROOT))
+from relay.browser import launch_chromium
+from tests.whep_client import WhepReceiver
+
+PIPELINES = ("live-relay", "naive", "jpeg-ws")
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
+SCENARIOS = {
+    "animated 720p canvas": ("animated.html", None),
+    "typing into a sign-in form": ("typing.html", None),
+    "static page": ("static.html", None),
+    "scrolling a long page": ("scroll.html", None),
+    "phone viewer, typing": ("typing.html", PHONE),
+}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.relay = f"http://127.0.0.1:{args.port}"
+        self.baselines = f"http://127.0.0.1:{args.port + 1}"
+        self.pages = f"http://127.0.0.1:{args.port + 2}"
+        self.pids: dict[str, int] = {}
+        self.source: Browser
+        self.viewer: Browser
+        self.source_ws = ""
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def source_tab(self, page_name: str, phone: bool = False) -> tuple[Page, str]:
+        page = await self.source.contexts[0].new_page()
+        await page.set_viewport_size({"width": 1280, "height": 720})
+        await page.goto(f"{self.pages}/{page_name}")
+        cdp = await page.context.new_cdp_session(page)
+        target = (await cdp.send("Target.getTargetInfo"))["targetInfo"]["targetId"]
+        await cdp.detach()
+        return page, target
+
+    async def create(self, pipeline: str, target: str, http: aiohttp.ClientSession) -> str:
+        """A session on the source tab; returns the URL a viewer opens."""
+        if pipeline == "live-relay":
+            body = {"browserWSEndpoint": self.source_ws, "targetId": target}
+            async with http.post(f"{self.relay}/api/live", json=body) as resp:
+                resp.raise_for_status()
+                self.live_id = (await resp.json())["id"]
+                return (await resp.json())["liveURL"]
+        mode = "naive" if pipeline == "naive" else "jpeg"
+        body = {"browserWSEndpoint": self.source_ws, "targetId": target, "mode": mode}
+        async with http.post(f"{self.baselines}/sessions", json=body) as resp:
+            resp.raise_for_status()
+            return self.baselines + (await resp.json())["url"]
+
+    def server_pid(self, pipeline: str) -> int:
+        return self.pids["relay" if pipeline == "live-relay" else "baselines"]
+
+    # -- one pipeline, one scenario ----------------------------------------------------------
+
+    async def open_viewer(self, pipeline: str, target: str, context: BrowserContext) -> Page:
+        """A session on the source tab, opened in a viewer page; returns at its first frame."""
+        await context.add_init_script(MEASURE_JS)
+        async with aiohttp.ClientSession() as http:
+            url = await self.create(pipeline, target, http)
+        viewer = await context.new_page()
+        await viewer.goto(url)
+        await viewer.wait_for_function("() => window.__m.frames > 0", timeout=20000)
+        return viewer
+
+    async def scenario(self, pipeline: str, page_name: str, device: dict | None) -> Figures:
+        seconds = self.args.seconds
+        fig = Figures()
+        source, target = await self.source_tab(page_name)
+        context = await self.viewer.new_context(
+            **(device or {"viewport": {"width": 1280, "height": 760}})
+        )
+        pid = self.server_pid(pipeline)
+        rss0 = rss_mib(pid)
+        try:
+            viewer = await self.open_viewer(pipeline, target, context)
+            fig.first_frame_ms = await viewer.evaluate("window.__m.firstMs")
+            connect = await viewer.evaluate(
+                "(performance.getEntriesByName('relay-connect')[0] || {}).startTime"
+            )
+            if connect is not None:
+                fig.connect_to_frame_ms = fig.first_frame_ms - connect
+            await asyncio.sleep(1.5)  # past the first keyframe and any resize
+            since = time.time() * 1000
+            await viewer.evaluate(f"window.__m.sampleFrom = {since}")
+            bytes0, frames0 = await viewer.evaluate(RECEIVED_JS)
+            meter = CpuMeter(pid)
+            await asyncio.sleep(seconds)
+            cpu, wall = meter.read()
+            bytes1, frames1 = await viewer.evaluate(RECEIVED_JS)
+            fig.mem_mib = rss_mib(pid) - rss0
+            m = await viewer.evaluate("({seen: window.__m.seen, samples: window.__m.samples})")
+            changes = await source.evaluate("window.__bench.changes")
+            frames = frames1 - frames0
+            fig.fps = frames / wall
+            fig.kbps = (bytes1 - bytes0) * 8 / wall / 1000
+            fig.cpu_pct = 100 * cpu / wall
+            fig.cpu_ms_per_frame = 1000 * cpu / frames if frames else float("nan")
+            fig.latency_ms = latencies(m["seen"], changes, since)
+            fig.psnr_db = await self.psnr(source, m["samples"])
+            await viewer.close()
+        finally:
+            await context.close()
+            await source.close()
+            await asyncio.sleep(0.5)
+        return fig
+
+    async def psnr(self, source: Page, samples: list[dict[str, Any]]) -> list[float]:
+        """Re-render the source at each sampled state and compare with what the viewer had."""
+        out = []
+        cdp = await source.context.new_cdp_session(source)
+        try:
+            for sample in samples:
+                await source.evaluate(f"window.renderState({sample['k']})")
+                await source.evaluate(
+                    "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+                )
+                shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
+                out.append(psnr(sample, luma_of_png(base64.b64decode(shot["data"]))))
+        finally:
+            await cdp.detach()
+        return out
+
+    # -- click-to-photon ---------------------------------------------------------------------
+
+    async def clicks(self, pipeline: str, count: int = 15) -> list[float]:
+        print(f"click-to-photon: {pipeline}", flush=True)
+        source, target = await self.source_tab("click.html")
+        context = await self.viewer.new_context(viewport={"width": 1280, "height": 760})
+        try:
+            viewer = await self.open_viewer(pipeline, target, context)
+            await asyncio.sleep(1.5)
+            box = await viewer.locator("video, canvas#view").first.bounding_box()
+            assert box is not None
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            for _ in range(count):
+                await viewer.mouse.click(x, y)
+                await asyncio.sleep(0.4)
+            await asyncio.sleep(1)
+            m = await viewer.evaluate("({seen: window.__m.seen, clicks: window.__m.clicks})")
+            out = []
+            for i, pressed in enumerate(m["clicks"]):
+                shown = m["seen"].get(str(i + 1))
+                if shown is not None:
+                    out.append(shown - pressed)
+            await viewer.close()
+            return out
+        finally:
+            await context.close()
+            await source.close()
+
+    # -- many viewers, many sessions ---------------------------------------------------------
+
+    async def links(
+        self, pipeline: str, target: str, n: int, http: aiohttp.ClientSession
+    ) -> list[str]:
+        url = await self.create(pipeline, target, http)
+        if pipeline == "live-relay":
+            out = [url]
+            for _ in range(n - 1):
+                async with http.post(f"{self.relay}/api/live/{self.live_id}/watchers") as resp:
+                    resp.raise_for_status()
+                    out.append((await resp.json())["watchURL"])
+            return out
+        sid = url.rsplit("sid=", 1)[1]
+        return [f"{self.baselines}/{'naive' if pipeline == 'naive' else 'jpeg'}/{sid}"] * n
+
+    async def viewers(self, pipeline: str, n: int) -> tuple[float, float]:
+        """(server CPU % of one core, fps per viewer) with n receive-only viewers."""
+        source, target = await self.source_tab("animated.html")
+        counters: list[Any] = []
+        tasks: list[asyncio.Task[Any]] = []
+        async with aiohttp.ClientSession() as http:
+            try:
+                for link in await self.links(pipeline, target, n, http):
+                    if pipeline == "jpeg-ws":
+                        counter = {"frames": 0}
+                        tasks.append(asyncio.ensure_future(_ws_count(http, link, counter)))
+                    else:
+                        counter = WhepReceiver(link, decode=False)
+                        await counter.connect(http)
+                    counters.append(counter)
+                await asyncio.sleep(2.5)
+                frames0 = sum(_frames(c) for c in counters)
+                meter = CpuMeter(self.server_pid(pipeline))
+                await asyncio.sleep(self.args.seconds)
+                cpu, wall = meter.read()
+                frames = sum(_frames(c) for c in counters) - frames0
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for c in counters:
+                    if isinstance(c, WhepReceiver):
+                        await c.close(http)
+                await source.close()
+                await asyncio.sleep(1)
+        return 100 * cpu / wall, frames / wall / n
+
+    async def max_sessions(self, limit: int = 8) -> list[tuple[int, float, float]]:
+        """(sessions, lowest fps among them, relay CPU %) for 1, 2, ... animated sessions."""
+        out: list[tuple[int, float, float]] = []
+        for n in range(1, limit + 1):
+            tabs, receivers = [], []
+            async with aiohttp.ClientSession() as http:
+                try:
+                    for _ in range(n):
+                        page, target = await self.source_tab("animated.html")
+                        tabs.append(page)
+                        receiver = WhepReceiver(
+                            await self.create("live-relay", target, http), decode=False
+                        )
+                        await receiver.connect(http)
+                        receivers.append(receiver)
+                    await asyncio.sleep(2.5)
+                    before = [r.frames for r in receivers]
+                    meter = CpuMeter(self.pids["relay"])
+                    await asyncio.sleep(self.args.seconds)
+                    cpu, wall = meter.read()
+                    fps = [(r.frames - b) / wall for r, b in zip(receivers, before, strict=True)]
+                finally:
+                    for r in receivers:
+                        await r.close(http)
+                    for page in tabs:
+                        await page.close()
+                    await asyncio.sleep(1)
+            out.append((n, min(fps), 100 * cpu / wall))
+            print(
+                f"  {n} sessions: lowest {min(fps):.1f} fps, relay {100 * cpu / wall:.0f}% CPU",
+                flush=True,
+            )
+            if min(fps) < 25:
+                break
+        return out
+
+
+def _frames(counter: Any) -> int:
+    return counter["frames"] if isinstance(counter, dict) else counter.frames
+
+
+async def _ws_count(http: aiohttp.ClientSession, link: str, counter: dict[str, int]) -> None:
+    async with http.ws_connect(link.replace("http://", "ws://") + "/ws", max_msg_size=0) as ws:
+        async for _ in ws:
+            counter["frames"] += 1
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+async def slow_link_run(bench: Bench, seconds: float) -> dict[str, dict[str, Any]]:
+    """live-relay and JPEG over WebSocket to a viewer behind 1 Mbit/s, animated page."""
+    out: dict[str, dict[str, Any]] = {}
+    with slowlink.slow_link() as host:
+        key = "bench-key-0123456789abcdef"
+        relay_env = {
+            "RELAY_API_KEYS": key,
+            "RELAY_PUBLIC_BASE_URL": f"http://{host}:{bench.args.port + 3}",
+        }
+        relay_args = (
+            "-m",
+            "relay.cli",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(bench.args.port + 3),
+        )
+        base_args = (str(HERE / "baselines.py"), "--host", host, "--port", str(bench.args.port + 4))
+        async with (
+            process(
+                *relay_args, health=f"http://{host}:{bench.args.port + 3}/healthz", env=relay_env
+            ),
+            process(*base_args, health=f"http://{host}:{bench.args.port + 4}/healthz"),
+        ):
+            for pipeline in ("live-relay", "jpeg-ws"):
+                source, target = await bench.source_tab("animated.html")
+                try:
+                    async with aiohttp.ClientSession() as http:
+                        if pipeline == "live-relay":
+                            body = {"browserWSEndpoint": bench.source_ws, "targetId": target}
+                            async with http.post(
+                                f"http://{host}:{bench.args.port + 3}/api/live",
+                                json=body,
+                                headers={"Authorization": f"Bearer {key}"},
+                            ) as resp:
+                                resp.raise_for_status()
+                                url = (await resp.json())["liveURL"]
+                        else:
+                            body = {
+                                "browserWSEndpoint": bench.source_ws,
+                                "targetId": target,
+                                "mode": "jpeg",
+                            }
+                            async with http.post(
+                                f"http://{host}:{bench.args.port + 4}/sessions", json=body
+                            ) as resp:
+                                resp.raise_for_status()
+                                url = (
+                                    f"http://{host}:{bench.args.port + 4}"
+                                    + (await resp.json())["url"]
+                                )
+                    seen = await slowlink.view_in_namespace(url, seconds)
+                    changes = await source.evaluate("window.__bench.changes")
+                    seen["latency_ms"] = latencies(seen["seen"], changes, seen["since"])
+                    out[pipeline] = seen
+                finally:
+                    await source.close()
+                    await asyncio.sleep(1)
+    return out
+
+
+FAILURES: list[str] = []
+
+
+async def guarded(coro: Any, what: str, default: Any, timeout_s: float = 240) -> Any:
+    """One measurement; a failure is reported in the output, not fatal to the run."""
+    try:
+        return await asyncio.wait_for(coro, timeout_s)
+    except Exception as exc:
+        FAILURES.append(f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        print(f"  failed: {FAILURES[-1]}", flush=True)
+        return default
+
+
+def fmt_ms(values: list[float]) -> str:
+    return f"{percentile(values, 50):.0f} / {percentile(values, 95):.0f}" if values else "-"
+
+
+async def run(args: argparse.Namespace) -> str:
+    bench = Bench(args)
+    pages = (
+        "-m",
+        "http.server",
+        str(args.port + 2),
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(HERE / "pages"),
+    )
+    relay = ("-m", "relay.cli", "serve", "--port", str(args.port), "--log-level", "WARNING")
+    base = (str(HERE / "baselines.py"), "--port", str(args.port + 1))
+    out: list[str] = []
+    async with (
+        process(*pages, health=f"{bench.pages}/bench.js", quiet=True) as _,
+        process(*relay, health=f"{bench.relay}/healthz") as relay_pid,
+        process(*base, health=f"{bench.baselines}/healthz") as base_pid,
+    ):
+        bench.pids = {"relay": relay_pid, "baselines": base_pid}
+        source = await launch_chromium(window=(1280, 720))
+        viewer = await launch_chromium(extra_args=VIEWER_ARGS)
+        bench.source_ws = source.ws_endpoint
+        try:
+            async with async_playwright() as pw:
+                bench.source = await pw.chromium.connect_over_cdp(source.http_endpoint)
+                bench.viewer = await pw.chromium.connect_over_cdp(viewer.http_endpoint)
+                results: dict[str, dict[str, Figures]] = {}
+                scenarios = list(SCENARIOS.items())[: 1 if args.quick else None]
+                for name, (page, device) in scenarios:
+                    results[name] = {}
+                    for pipeline in PIPELINES:
+                        print(f"{name}: {pipeline}", flush=True)
+                        results[name][pipeline] = await guarded(
+                            bench.scenario(pipeline, page, device), f"{name}, {pipeline}", Figures()
+                        )
+                clicks = {p: await guarded(bench.clicks(p), f"clicks, {p}", []) for p in PIPELINES}
+                many: dict[str, dict[int, tuple[float, float]]] = {}
+                for pipeline in PIPELINES:
+                    many[pipeline] = {}
+                    for n in (1, 2, 3) if args.quick else (1, 5, 20):
+                        print(f"{n} viewers: {pipeline}", flush=True)
+                        many[pipeline][n] = await guarded(
+                            bench.viewers(pipeline, n), f"{n} viewers, {pipeline}", (0.0, 0.0)
+                        )
+                print("sessions at 25 fps or more", flush=True)
+                sessions = await guarded(bench.max_sessions(), "sessions", [], 600)
+                slow: dict[str, dict[str, Any]] | str
+                try:
+                    slow = await slow_link_run(bench, args.seconds + 4)
+                except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                    slow = f"skipped: {exc}"
+        finally:
+            await source.close()
+            await viewer.close()
+
+    headers = [
+        "scenario",
+        "pipeline",
+        "change→viewer ms p50 / p95",
+        "fps",
+        "kbit/s",
+        "Y-PSNR dB",
+        "relay CPU ms/frame",
+        "relay CPU %",
+        "memory/session MiB",
+        "first frame ms",
+    ]
+    rows = []
+    for name, by_pipeline in results.items():
+        for pipeline, fig in by_pipeline.items():
+            rows.append([name, pipeline, *fig.row()])
+    out.append(table(headers, rows))
+    live_ff = [r["live-relay"].connect_to_frame_ms for r in results.values()]
+    out.append(
+        "\nFirst frame is from the viewer page's navigation start; for live-relay, from the page "
+        f"starting to connect (`relay-connect` mark): {', '.join(f'{v:.0f}' for v in live_ff)} ms."
+    )
+    out.append(
+        "\n"
+        + table(
+            ["pipeline", "click-to-photon ms p50 / p95", "clicks seen"],
+            [[p, fmt_ms(v), f"{len(v)}/15"] for p, v in clicks.items()],
+        )
+    )
+    out.append(
+        "\n"
+        + table(
+            ["pipeline", "1 viewer: CPU % / fps", "5 viewers", "20 viewers", "20 vs 1 CPU"],
+            [
+                [
+                    p,
+                    *(f"{c:.0f} / {f:.1f}" for c, f in v.values()),
+                    f"{list(v.values())[-1][0] / max(v[1][0], 1e-9):.2f}x",
+                ]
+                for p, v in many.items()
+            ],
+        )
+    )
+    good = [n for n, low, _ in sessions if low >= 25]
+    out.append(
+        "\n"
+        + table(
+            ["animated 720p sessions", "lowest fps", "relay CPU %"],
+            [[str(n), f"{low:.1f}", f"{cpu:.0f}"] for n, low, cpu in sessions],
+        )
+    )
+    out.append(f"\nSessions sustained at 25 fps or more: **{max(good) if good else 0}**.")
+    if isinstance(slow, str):
+        out.append(f"\nBehind 1 Mbit/s: {slow}")
+    else:
+        out.append(
+            "\n"
+            + table(
+                ["behind 1 Mbit/s (tbf), animated", "fps", "kbit/s", "change→viewer ms p50 / p95"],
+                [
+                    [p, f"{r['fps']:.1f}", f"{r['kbps']:.0f}", fmt_ms(r["latency_ms"])]
+                    for p, r in slow.items()
+                ],
+            )
+        )
+    if FAILURES:
+        out.append("\nFailed in this run: " + "; ".join(FAILURES))
+    return "\n".join(out)
+
+
+def rewrite_readme(text: str) -> None:
+    path = HERE / "README.md"
+    readme = path.read_text()
+    start, end = "<!-- results -->", "<!-- /results -->"
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    stamp = time.strftime("%Y-%m-%d")
+    body = f"\nRun of {stamp} ({os.cpu_count()} cores, loopback unless noted):\n\n{text}\n\n"
+    path.write_text(head + start + body + end + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--port", type=int, default=8881)
+    parser.add_argument("--no-readme", action="store_true", help="print only")
+    parser.add_argument(
+        "--quick", action="store_true", help="the first scenario only (a smoke run)"
+    )
+    args = parser.parse_args()
+    text = asyncio.run(run(args))
+    print("\n" + text)
+    if not args.no_readme:
+        rewrite_readme(text)
+        print("\nbenchmarks/README.md updated")
+
+
+if __name__ == "__main__":
+    main()
