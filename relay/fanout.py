@@ -36,7 +36,8 @@ JOIN_WINDOW_S = 0.5  # a keyframe this recent is a fine starting point for a joi
 MAX_LAG_S = 0.3  # a viewer this far behind the encoder skips ahead to a fresh keyframe
 KEYFRAME_GAP_S = 0.2  # at most five keyframes a second, however many PLIs arrive...
 MAX_KEYFRAME_GAP_S = 3.0
-REPEAT_INTERVAL_S = 1.0  # a static page re-sends its last frame (nearly all skip blocks)
+REPEAT_INTERVAL_S = 1.0  # a page gone still re-sends its last frame a few times...
+MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then nothing at all
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class EncodedStream:
         self._start: float | None = None
         self._last_pts = -1
         self._last_out = 0.0
+        self._repeats = 0
         self._key_in_flight = False
         self._last_key_bits = 0
         self._task: asyncio.Task[None] | None = None
@@ -157,7 +159,9 @@ class EncodedStream:
         if self._want_key and now >= key_at:
             return last, 0.0
         repeat_at = self._last_out + self._repeat_s
-        if now >= repeat_at:
+        if self._repeats >= MAX_REPEATS:
+            repeat_at = now + 3600.0  # still page: send nothing until it changes or is asked
+        elif now >= repeat_at:
             return last, 0.0
         wait = repeat_at - now
         if self._want_key:
@@ -180,6 +184,7 @@ class EncodedStream:
                     continue
                 now = time.monotonic()
                 repeat = captured is last
+                self._repeats = self._repeats + 1 if repeat else 0
                 keyframe = self._want_key and now >= self._last_key_at + self._key_gap_s
                 if keyframe:
                     self._want_key, self._key_in_flight = False, True

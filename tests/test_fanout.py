@@ -17,6 +17,7 @@ from relay.encoding import VideoEncoder, ladder
 from relay.fanout import PacketTrack, SessionVideo
 from relay.media import FrameDecoder, FrameHub
 
+from .conftest import eventually
 from .test_media import jpeg
 
 RUNG = ladder(70)
@@ -89,6 +90,10 @@ async def test_pli_is_served_with_a_new_keyframe_and_repeats_are_slow_and_tiny()
     repeat = await recv(track, 3.0)  # static page: the next packet is a repeat, a second later
     assert time.monotonic() - started > 0.5
     assert not repeat.is_keyframe and repeat.size < key.size / 20
+    stream = video.streams["H264"]
+    await eventually(lambda: stream.stats.repeats == fanout.MAX_REPEATS, 5)
+    await asyncio.sleep(1.5)
+    assert stream.stats.repeats == fanout.MAX_REPEATS  # then a still page sends nothing
     await video.close()
 
 
