@@ -5,8 +5,10 @@ Chrome's REMB is a delay-based estimate that never goes far above what it receiv
 would starve the first seconds of every burst of motion. The estimate is therefore read as a
 congestion signal only when it is below what the encoder actually sent; otherwise it may only
 raise the rate back towards the cap. With several viewers the lowest estimate counts: they all
-share one encoding. A stream starts at half the cap, so a first keyframe does not flood a slow
-link before any estimate has come back.
+share one encoding. A stream starts at half the cap, so its first seconds do not flood a slow
+link before any estimate has come back (measured: starting at the cap, a 1 Mbit/s viewer never
+recovered from the first queue; at half, it got 31 fps). Chrome's estimate then climbs about
+8% a second on a fast link.
 """
 
 from __future__ import annotations

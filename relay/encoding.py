@@ -112,7 +112,7 @@ class VideoEncoder:
                 "profile": "baseline",  # what every WebRTC H.264 decoder takes
                 "level": "31",
                 # Keyframes on request only; x264 repeats SPS/PPS before each one.
-                "x264-params": "keyint=infinite:scenecut=0:qpmin=18:qpmax=46",
+                "x264-params": "keyint=infinite:scenecut=0:qpmin=18:qpmax=51",
                 "maxrate": str(self.bitrate_bps),
                 "bufsize": str(int(self.bitrate_bps * VBV_S)),
             }

@@ -36,6 +36,7 @@ JOIN_WINDOW_S = 0.5  # a keyframe this recent is a fine starting point for a joi
 MAX_LAG_S = 0.3  # a viewer this far behind the encoder skips ahead to a fresh keyframe
 KEYFRAME_GAP_S = 0.2  # at most five keyframes a second, however many PLIs arrive...
 MAX_KEYFRAME_GAP_S = 3.0
+MAX_DEBT_S = 0.1  # frames are skipped while the stream is this far ahead of its bitrate
 REPEAT_INTERVAL_S = 1.0  # a page gone still re-sends its last frame a few times...
 MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then nothing at all
 
@@ -74,7 +75,6 @@ class EncodedStream:
         self.codec = codec
         self.encoder = VideoEncoder(codec, rung.bitrate_cap_bps)
         self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS)
-        self.encoder.bitrate_bps = self.rate.target_bps
         self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
         self.stats = StreamStats()
         self.tracks: set[PacketTrack] = set()
@@ -90,6 +90,7 @@ class EncodedStream:
         self._last_pts = -1
         self._last_out = 0.0
         self._repeats = 0
+        self._debt, self._debt_at = 0.0, 0.0
         self._key_in_flight = False
         self._last_key_bits = 0
         self._task: asyncio.Task[None] | None = None
@@ -147,12 +148,24 @@ class EncodedStream:
         wait = 1.5 * self._last_key_bits / self.encoder.bitrate_bps
         return min(MAX_KEYFRAME_GAP_S, max(KEYFRAME_GAP_S, wait))
 
+    def _debt_bits(self, now: float) -> float:
+        """Bits sent beyond what the bitrate allowed, draining at the bitrate."""
+        drained = (now - self._debt_at) * self.encoder.bitrate_bps
+        self._debt, self._debt_at = max(0.0, self._debt - drained), now
+        return self._debt
+
     def _next_input(self, last: CapturedFrame | None) -> tuple[CapturedFrame | None, float]:
         """What to encode now (a new frame, or ``last`` again), or how long to wait."""
         now = time.monotonic()
         latest = self._hub.latest
         if latest is not None and latest is not last:
-            return latest, 0.0
+            # The frame dropper: past the bitrate (even at the lowest quality), new frames
+            # wait, and whichever is newest when the stream is back in budget goes; a slow
+            # link then gets fewer frames, never a growing queue.
+            over_s = self._debt_bits(now) / self.encoder.bitrate_bps - MAX_DEBT_S
+            if over_s <= 0 or self._want_key:
+                return latest, 0.0
+            return None, over_s
         if last is None:
             return None, 3600.0
         key_at = self._last_key_at + self._key_gap_s
@@ -235,6 +248,8 @@ class EncodedStream:
             key = bool(packet.is_keyframe)
             self.frames.append(EncodedFrame(packet, self._seq, key, captured_at, now, size))
             self.rate.sent(size, now)
+            self._debt_bits(now)
+            self._debt += size * 8
             self.stats.frames += 1
             self.stats.bytes += size
             if key:
