@@ -98,6 +98,11 @@ class Spectators:
             await peer.close()
             await s.screencast.release()
             raise
+        if s._finish is not None:  # the session ended while we were answering
+            from .live import SessionGone  # live imports this module
+
+            await self._close_peer(peer)
+            raise SessionGone(s.reason)
         old, spectator.peer = spectator.peer, peer
         if old is not None:
             await self._close_peer(old)
