@@ -66,11 +66,10 @@ def ladder(quality: int) -> Rung:
 class VideoEncoder:
     """Frames in, ``av.Packet`` out; rebuilt only when the picture's size or layout changes."""
 
-    def __init__(self, codec: CodecName, cap_bps: int) -> None:
+    def __init__(self, codec: CodecName, bitrate_bps: int) -> None:
         self.codec = codec
-        self.cap_bps = cap_bps
-        self.bitrate_bps = cap_bps  # the wanted rate, at most the cap; set from the event loop
-        self._built_bps = cap_bps
+        self.bitrate_bps = bitrate_bps  # the wanted rate; set from the event loop
+        self._built_bps = bitrate_bps
         self._ctx: av.VideoCodecContext | None = None
         self._shape: tuple[int, int, str] | None = None
         self._built_at = 0.0

@@ -46,9 +46,7 @@ class EncodedFrame:
     packet: av.Packet
     seq: int
     keyframe: bool
-    captured_at: float  # time.monotonic() of the capture
-    encoded_at: float
-    size: int
+    encoded_at: float  # time.monotonic()
 
 
 @dataclass
@@ -56,8 +54,6 @@ class StreamStats:
     frames: int = 0
     keyframes: int = 0
     repeats: int = 0
-    bytes: int = 0
-    encode_s: float = 0.0
     failures: int = 0
 
 
@@ -203,7 +199,6 @@ class EncodedStream:
                     self._want_key, self._key_in_flight = False, True
                 at = now if repeat else captured.captured_at
                 last = captured
-                started = time.perf_counter()
                 try:
                     packets = await loop.run_in_executor(
                         self._executor,
@@ -224,11 +219,10 @@ class EncodedStream:
                     self.encoder.close()  # rebuilt, with a keyframe, on the next frame
                     self._want_key = True
                     continue
-                self.stats.encode_s += time.perf_counter() - started
                 self._last_out = time.monotonic()
                 self.stats.repeats += repeat
                 self._key_in_flight = False
-                self._publish(packets, captured.captured_at)
+                self._publish(packets)
         finally:
             self.closed = True
             self._wake_tracks()
@@ -240,18 +234,17 @@ class EncodedStream:
         self._last_pts = pts
         return pts
 
-    def _publish(self, packets: list[av.Packet], captured_at: float) -> None:
+    def _publish(self, packets: list[av.Packet]) -> None:
         now = time.monotonic()
         for packet in packets:
             size = packet.size
             self._seq += 1
             key = bool(packet.is_keyframe)
-            self.frames.append(EncodedFrame(packet, self._seq, key, captured_at, now, size))
+            self.frames.append(EncodedFrame(packet, self._seq, key, now))
             self.rate.sent(size, now)
             self._debt_bits(now)
             self._debt += size * 8
             self.stats.frames += 1
-            self.stats.bytes += size
             if key:
                 self.stats.keyframes += 1
                 self._last_key_at, self._last_key_bits = now, size * 8
