@@ -18,7 +18,7 @@ from . import protocol, tokens
 from .browser_ui import BrowserUI
 from .capture import CaptureOptions, Screencast
 from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
-from .encoding import ladder
+from .encoding import CodecName, ladder
 from .events import Event, Reason, iso, iso_now, live_complete
 from .fanout import SessionVideo
 from .input import InputDispatcher, InputTranslator
@@ -210,12 +210,12 @@ class LiveSession:
 
     # -- viewers -----------------------------------------------------------------------------
 
-    async def attach_viewer(self, offer: str, codecs: list[str]) -> str:
-        """Answer a viewer's offer; a previous viewer connection, if any, is replaced."""
-        peer = ViewerPeer(
-            self.video, self.manager.settings.ice_servers, self._on_message, self._on_lost
-        )
+    async def answer_peer(self, peer: ViewerPeer, offer: str, codecs: list[CodecName]) -> str:
+        """Answer a new peer's offer with a share of the screencast (the controller's and the
+        watchers' alike). On any failure, or if the session ended meanwhile, the peer is
+        closed and its share given back."""
         if self._finish is not None:
+            await peer.close()
             raise SessionGone(self.reason)
         try:
             await self.screencast.acquire()  # frames start while ICE and DTLS run
@@ -233,6 +233,14 @@ class LiveSession:
         if self._finish is not None:  # the session ended while we were answering
             await self._drop_peer(peer)
             raise SessionGone(self.reason)
+        return answer
+
+    async def attach_viewer(self, offer: str, codecs: list[CodecName]) -> str:
+        """Answer a viewer's offer; a previous viewer connection, if any, is replaced."""
+        peer = ViewerPeer(
+            self.video, self.manager.settings.ice_servers, self._on_message, self._on_lost
+        )
+        answer = await self.answer_peer(peer, offer, codecs)
         old, self.peer = self.peer, peer
         if old is not None:
             await self._drop_peer(old)
@@ -316,14 +324,8 @@ class LiveSession:
         await self.end("closed")
 
     async def _watchdog(self, peer: ViewerPeer) -> None:
-        """A viewer that stops sending heartbeats is gone, even if ICE has not noticed yet."""
-        idle_s = self.manager.settings.viewer_idle_s
-        await asyncio.sleep(idle_s)  # room for ICE, DTLS and the data channel to come up
-        while peer is self.peer and not peer.closed:
-            if time.monotonic() - peer.last_seen > idle_s:
-                self._on_lost(peer)
-                return
-            await asyncio.sleep(min(1.0, idle_s / 4))
+        if await peer.went_silent(self.manager.settings.viewer_idle_s, lambda: peer is self.peer):
+            self._on_lost(peer)
 
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if peer is not self.peer:

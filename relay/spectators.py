@@ -90,22 +90,10 @@ class Spectators:
         peer = ViewerPeer(
             s.video, s.manager.settings.ice_servers, self._on_message, self._on_lost, watcher=True
         )
-        await s.screencast.acquire()
-        s.end_warm_up()
-        try:
-            answer = await peer.answer(offer, codecs)
-        except BaseException:
-            await peer.close()
-            await s.screencast.release()
-            raise
-        if s._finish is not None:  # the session ended while we were answering
-            from .live import SessionGone  # live imports this module
-
-            await self._close_peer(peer)
-            raise SessionGone(s.reason)
+        answer = await s.answer_peer(peer, offer, codecs)
         old, spectator.peer = spectator.peer, peer
         if old is not None:
-            await self._close_peer(old)
+            await self.session._drop_peer(old)
         s._spawn(self._watchdog(peer), "watcher-watchdog")
         log.info("live %s: watcher connected (%s), %d in all", s.id[:8], peer.codec, self.count)
         return answer
@@ -114,12 +102,7 @@ class Spectators:
         self.by_id.pop(spectator.id, None)
         peer, spectator.peer = spectator.peer, None
         if peer is not None:
-            await self._close_peer(peer)
-
-    async def _close_peer(self, peer: ViewerPeer) -> None:
-        if not peer.closed:
-            await peer.close()
-            await self.session.screencast.release()
+            await self.session._drop_peer(peer)
 
     def _find(self, peer: ViewerPeer) -> Spectator | None:
         return next((s for s in self.by_id.values() if s.peer is peer), None)
@@ -128,16 +111,11 @@ class Spectators:
         spectator = self._find(peer)
         if spectator is not None:
             spectator.peer = None  # it may reconnect with its credential
-            self.session._spawn(self._close_peer(peer), "watcher-lost")
+            self.session._spawn(self.session._drop_peer(peer), "watcher-lost")
 
     async def _watchdog(self, peer: ViewerPeer) -> None:
-        idle_s = self.session.manager.settings.viewer_idle_s
-        await asyncio.sleep(idle_s)
-        while not peer.closed:
-            if time.monotonic() - peer.last_seen > idle_s:
-                self._on_lost(peer)
-                return
-            await asyncio.sleep(min(1.0, idle_s / 4))
+        if await peer.went_silent(self.session.manager.settings.viewer_idle_s, lambda: True):
+            self._on_lost(peer)
 
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if not peer.gate.allow():
@@ -166,4 +144,4 @@ class Spectators:
         if peers:
             await asyncio.sleep(0.05)  # let the goodbyes leave before DTLS closes
         for peer in peers:
-            await self._close_peer(peer)
+            await self.session._drop_peer(peer)

@@ -154,6 +154,16 @@ class ViewerPeer:
             raise OfferError(f"negotiated {self.codec} instead of {codecs[0]}")
         return sdp
 
+    async def went_silent(self, idle_s: float, current: Callable[[], bool]) -> bool:
+        """Whether the viewer stopped sending heartbeats (gone, even if ICE has not noticed
+        yet); False once the peer closes or ``current()`` says it was replaced."""
+        await asyncio.sleep(idle_s)  # room for ICE, DTLS and the data channel to come up
+        while current() and not self.closed:
+            if time.monotonic() - self.last_seen > idle_s:
+                return True
+            await asyncio.sleep(min(1.0, idle_s / 4))
+        return False
+
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
             try:
