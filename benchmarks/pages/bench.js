@@ -28,6 +28,18 @@
     draw(k);
     bench.changes[k] = performance.timeOrigin + performance.now();
   };
+  // Drives a page through states 1, 2, 3, ...: state(k) draws state k; schedule(step) says
+  // when the next comes. renderState(n) stops it and shows state n (the Y-PSNR reference).
+  bench.drive = (state, schedule) => {
+    let k = 0;
+    const step = () => {
+      if (bench.stopped) return;
+      k += 1; state(k); bench.mark(k);
+      schedule(step);
+    };
+    window.renderState = (n) => { bench.stopped = true; state(n); bench.mark(n); };
+    document.addEventListener("DOMContentLoaded", () => schedule(step));
+  };
   addEventListener("resize", place);
   document.addEventListener("DOMContentLoaded", () => {
     document.body.appendChild(bar);
