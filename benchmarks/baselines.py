@@ -195,6 +195,15 @@ async def harness(request: web.Request) -> web.Response:
     return web.Response(text=(PAGES / "harness.html").read_text(), content_type="text/html")
 
 
+async def close_sessions(app: web.Application) -> None:
+    """Hang up and close the browser connections, so the process exits without warnings."""
+    for session in SESSIONS.values():
+        for pc in session.peers:
+            await pc.close()
+        await session.conn.close()
+    SESSIONS.clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -207,6 +216,7 @@ def main() -> None:
     app.router.add_get("/jpeg/{sid}/ws", socket)
     app.router.add_get("/harness.html", harness)
     app.router.add_get("/healthz", lambda _: web.Response(text=json.dumps({"ok": True})))
+    app.on_cleanup.append(close_sessions)
     web.run_app(app, host=args.host, port=args.port, print=None)
 
 

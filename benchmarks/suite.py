@@ -7,7 +7,7 @@ session; the viewers are real headless Chromium pages (receive-only aiortc clien
 for the many-viewer and many-session figures). Every figure comes from what the viewers
 decode: ``measure.js`` reads each frame's barcode (the source page's state number).
 
-    python benchmarks/suite.py [--seconds 8] [--no-readme]
+    python benchmarks/suite.py [--seconds 8] [--no-readme] [--only scenarios clicks ...]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from relay.browser import launch_chromium
 from tests.whep_client import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
+PARTS = ("scenarios", "clicks", "viewers", "sessions", "slow")
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 3,
@@ -403,6 +404,8 @@ async def run(args: argparse.Namespace) -> str:
                 bench.viewer = await pw.chromium.connect_over_cdp(viewer.http_endpoint)
                 results: dict[str, dict[str, Figures]] = {}
                 scenarios = list(SCENARIOS.items())[: 1 if args.quick else None]
+                if "scenarios" not in args.only:
+                    scenarios = []
                 for name, (page, device) in scenarios:
                     results[name] = {}
                     for pipeline in PIPELINES:
@@ -410,20 +413,27 @@ async def run(args: argparse.Namespace) -> str:
                         results[name][pipeline] = await guarded(
                             bench.scenario(pipeline, page, device), f"{name}, {pipeline}", Figures()
                         )
-                clicks = {p: await guarded(bench.clicks(p), f"clicks, {p}", []) for p in PIPELINES}
+                clicks = {
+                    p: await guarded(bench.clicks(p), f"clicks, {p}", [])
+                    for p in PIPELINES
+                    if "clicks" in args.only
+                }
                 many: dict[str, dict[int, tuple[float, float]]] = {}
-                for pipeline in PIPELINES:
+                for pipeline in PIPELINES if "viewers" in args.only else ():
                     many[pipeline] = {}
                     for n in (1, 2, 3) if args.quick else (1, 5, 20):
                         print(f"{n} viewers: {pipeline}", flush=True)
                         many[pipeline][n] = await guarded(
                             bench.viewers(pipeline, n), f"{n} viewers, {pipeline}", (0.0, 0.0)
                         )
-                print("sessions at 25 fps or more", flush=True)
-                sessions = await guarded(bench.max_sessions(), "sessions", [], 600)
-                slow: dict[str, dict[str, Any]] | str
+                sessions: list[tuple[int, float, float]] = []
+                if "sessions" in args.only:
+                    print("sessions at 25 fps or more", flush=True)
+                    sessions = await guarded(bench.max_sessions(), "sessions", [], 600)
+                slow: dict[str, dict[str, Any]] | str = {}
                 try:
-                    slow = await slow_link_run(bench, args.seconds + 4)
+                    if "slow" in args.only:
+                        slow = await slow_link_run(bench, args.seconds + 4)
                 except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
                     slow = f"skipped: {exc}"
         finally:
@@ -442,49 +452,54 @@ async def run(args: argparse.Namespace) -> str:
         "memory/session MiB",
         "first frame ms",
     ]
-    rows = []
-    for name, by_pipeline in results.items():
-        for pipeline, fig in by_pipeline.items():
-            rows.append([name, pipeline, *fig.row()])
-    out.append(table(headers, rows))
-    live_ff = [r["live-relay"].connect_to_frame_ms for r in results.values()]
-    out.append(
-        "\nFirst frame is from the viewer page's navigation start; for live-relay, from the page "
-        f"starting to connect (`relay-connect` mark): {', '.join(f'{v:.0f}' for v in live_ff)} ms."
-    )
-    out.append(
-        "\n"
-        + table(
-            ["pipeline", "click-to-photon ms p50 / p95", "clicks seen"],
-            [[p, fmt_ms(v), f"{len(v)}/15"] for p, v in clicks.items()],
+    if results:
+        rows = []
+        for name, by_pipeline in results.items():
+            for pipeline, fig in by_pipeline.items():
+                rows.append([name, pipeline, *fig.row()])
+        out.append(table(headers, rows))
+        live_ff = [r["live-relay"].connect_to_frame_ms for r in results.values()]
+        out.append(
+            "\nFirst frame is from the viewer page's navigation start; for live-relay, from the "
+            "page starting to connect (`relay-connect` mark): "
+            f"{', '.join(f'{v:.0f}' for v in live_ff)} ms."
         )
-    )
-    out.append(
-        "\n"
-        + table(
-            ["pipeline", "1 viewer: CPU % / fps", "5 viewers", "20 viewers", "20 vs 1 CPU"],
-            [
+    if clicks:
+        out.append(
+            "\n"
+            + table(
+                ["pipeline", "click-to-photon ms p50 / p95", "clicks seen"],
+                [[p, fmt_ms(v), f"{len(v)}/15"] for p, v in clicks.items()],
+            )
+        )
+    if many:
+        out.append(
+            "\n"
+            + table(
+                ["pipeline", "1 viewer: CPU % / fps", "5 viewers", "20 viewers", "20 vs 1 CPU"],
                 [
-                    p,
-                    *(f"{c:.0f} / {f:.1f}" for c, f in v.values()),
-                    f"{list(v.values())[-1][0] / max(v[1][0], 1e-9):.2f}x",
-                ]
-                for p, v in many.items()
-            ],
+                    [
+                        p,
+                        *(f"{c:.0f} / {f:.1f}" for c, f in v.values()),
+                        f"{list(v.values())[-1][0] / max(v[1][0], 1e-9):.2f}x",
+                    ]
+                    for p, v in many.items()
+                ],
+            )
         )
-    )
-    good = [n for n, low, _ in sessions if low >= 25]
-    out.append(
-        "\n"
-        + table(
-            ["animated 720p sessions", "lowest fps", "relay CPU %"],
-            [[str(n), f"{low:.1f}", f"{cpu:.0f}"] for n, low, cpu in sessions],
+    if sessions:
+        good = [n for n, low, _ in sessions if low >= 25]
+        out.append(
+            "\n"
+            + table(
+                ["animated 720p sessions", "lowest fps", "relay CPU %"],
+                [[str(n), f"{low:.1f}", f"{cpu:.0f}"] for n, low, cpu in sessions],
+            )
         )
-    )
-    out.append(f"\nSessions sustained at 25 fps or more: **{max(good) if good else 0}**.")
+        out.append(f"\nSessions sustained at 25 fps or more: **{max(good) if good else 0}**.")
     if isinstance(slow, str):
         out.append(f"\nBehind 1 Mbit/s: {slow}")
-    else:
+    elif slow:
         out.append(
             "\n"
             + table(
@@ -519,10 +534,17 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="the first scenario only (a smoke run)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="run only these parts (the README table is then left as it is)",
+    )
     args = parser.parse_args()
     text = asyncio.run(run(args))
     print("\n" + text)
-    if not args.no_readme:
+    if not args.no_readme and set(args.only) == set(PARTS):
         rewrite_readme(text)
         print("\nbenchmarks/README.md updated")
 

@@ -54,3 +54,46 @@ class BitrateController:
         self._estimates.pop(viewer, None)
         if not self._estimates:
             self.target_bps = self.start_bps
+
+
+RESEND_SHARE = 0.25  # resent packets may take this share of the bitrate, new frames the rest
+RESEND_BURST_S = 0.2
+RESENT_MEMORY = 512  # sequence numbers remembered as resent once already
+
+
+class ResendGate:
+    """Which of the packets a viewer reports lost (NACK) to send again.
+
+    aiortc resends a packet every time it is NACKed, at any rate. Chrome NACKs a missing packet
+    again each round trip until it arrives, so on a full link the resends crowd out new frames,
+    more is lost, and more is NACKed: behind 1 Mbit/s, 4173 packets were NACKed in 10 s while
+    the viewer decoded under 3 fps. Here a packet is resent at most once, and resends have a
+    token bucket of ``RESEND_SHARE`` of the bitrate; what they cannot have, the viewer recovers
+    from with a keyframe (PLI), which is cheap at the sizes a slow link gets.
+    """
+
+    def __init__(self) -> None:
+        self.allowed = 0
+        self.refused = 0
+        self._resent: set[int] = set()
+        self._order: deque[int] = deque()
+        self._tokens = 0.0
+        self._at: float | None = None
+
+    def allow(self, seq: int, nbytes: int, bitrate_bps: int, now: float) -> bool:
+        rate = RESEND_SHARE * bitrate_bps / 8
+        if self._at is None:
+            self._tokens = rate * RESEND_BURST_S
+        else:
+            self._tokens = min(rate * RESEND_BURST_S, self._tokens + (now - self._at) * rate)
+        self._at = now
+        if seq in self._resent or self._tokens < nbytes:
+            self.refused += 1
+            return False
+        self._tokens -= nbytes
+        self._resent.add(seq)
+        self._order.append(seq)
+        if len(self._order) > RESENT_MEMORY:
+            self._resent.discard(self._order.popleft())
+        self.allowed += 1
+        return True

@@ -21,14 +21,15 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .bitrate import BitrateController
+from .bitrate import BitrateController, ResendGate
 from .encoding import MIN_BITRATE_BPS, CodecName, Rung, VideoEncoder
 from .media import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
+from .scaling import PictureScaler
 
 log = logging.getLogger(__name__)
 HISTORY = 64
@@ -39,6 +40,8 @@ MAX_KEYFRAME_GAP_S = 3.0
 MAX_DEBT_S = 0.1  # frames are skipped while the stream is this far ahead of its bitrate
 REPEAT_INTERVAL_S = 1.0  # a page gone still re-sends its last frame a few times...
 MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then nothing at all
+REPORT_S = 10.0  # how often a stream's figures go to the debug log
+RESEND_BYTES = 1300  # what a resent packet is counted as: aiortc's largest RTP payload
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,11 @@ class StreamStats:
     keyframes: int = 0
     repeats: int = 0
     failures: int = 0
+    offered: int = 0  # new pictures from the capture
+    encoded: int = 0  # ...of which the encoder took (the frame dropper skipped the rest)
+    nacked: int = 0  # packets viewers reported lost...
+    resent: int = 0  # ...and those sent again
+    pictures_lost: int = 0  # PLI and FIR
 
 
 class EncodedStream:
@@ -89,6 +97,10 @@ class EncodedStream:
         self._debt, self._debt_at = 0.0, 0.0
         self._key_in_flight = False
         self._last_key_bits = 0
+        self._seen_seq = 0
+        self.scaler = PictureScaler()
+        self._scale = 1.0
+        self._reported = (time.monotonic(), StreamStats())
         self._task: asyncio.Task[None] | None = None
         hub.listen(self._signal.set)
 
@@ -99,6 +111,7 @@ class EncodedStream:
         """Take frames from another capture (another tab), starting with a keyframe."""
         self._hub.unlisten(self._signal.set)
         self._hub = hub
+        self._seen_seq = 0
         hub.listen(self._signal.set)
         self.request_keyframe()
 
@@ -144,6 +157,13 @@ class EncodedStream:
         wait = 1.5 * self._last_key_bits / self.encoder.bitrate_bps
         return min(MAX_KEYFRAME_GAP_S, max(KEYFRAME_GAP_S, wait))
 
+    def charge_resend(self, now: float) -> None:
+        """A packet is being sent again: it takes room from new frames like any other."""
+        self.stats.resent += 1
+        self.rate.sent(RESEND_BYTES, now)
+        self._debt_bits(now)
+        self._debt += RESEND_BYTES * 8
+
     def _debt_bits(self, now: float) -> float:
         """Bits sent beyond what the bitrate allowed, draining at the bitrate."""
         drained = (now - self._debt_at) * self.encoder.bitrate_bps
@@ -154,6 +174,11 @@ class EncodedStream:
         """What to encode now (a new frame, or ``last`` again), or how long to wait."""
         now = time.monotonic()
         latest = self._hub.latest
+        if latest is not None and latest.seq != self._seen_seq:
+            new = latest.seq - self._seen_seq if latest.seq > self._seen_seq else 1
+            self._seen_seq = latest.seq
+            self.stats.offered += new
+            self.scaler.offered(now, new)
         if latest is not None and latest is not last:
             # The frame dropper: past the bitrate (even at the lowest quality), new frames
             # wait, and whichever is newest when the stream is back in budget goes; a slow
@@ -161,6 +186,7 @@ class EncodedStream:
             over_s = self._debt_bits(now) / self.encoder.bitrate_bps - MAX_DEBT_S
             if over_s <= 0 or self._want_key:
                 return latest, 0.0
+            self.scaler.held(now)
             return None, over_s
         if last is None:
             return None, 3600.0
@@ -199,13 +225,25 @@ class EncodedStream:
                     self._want_key, self._key_in_flight = False, True
                 at = now if repeat else captured.captured_at
                 last = captured
+                if not repeat:
+                    self.stats.encoded += 1
+                    self.scaler.encoded(now)
+                frame = captured.frame
+                scale = self.scaler.update(now, max(frame.width, frame.height))
+                if scale != self._scale:
+                    log.debug(
+                        "%s stream: picture scaled to %.3g (%.0f kbit/s), holding %.0f s",
+                        self.codec, scale, self.encoder.bitrate_bps / 1000, self.scaler.hold_s,
+                    )  # fmt: skip
+                    self._scale = scale
                 try:
                     packets = await loop.run_in_executor(
                         self._executor,
                         self.encoder.encode,
-                        captured.frame,
+                        frame,
                         self._pts(at),
                         keyframe,
+                        scale,
                     )
                 except (av.error.FFmpegError, ValueError) as exc:
                     self._key_in_flight = False
@@ -223,9 +261,28 @@ class EncodedStream:
                 self.stats.repeats += repeat
                 self._key_in_flight = False
                 self._publish(packets)
+                if self._last_out - self._reported[0] >= REPORT_S:
+                    self._report(self._last_out, frame)
         finally:
             self.closed = True
             self._wake_tracks()
+
+    def _report(self, now: float, frame: av.VideoFrame) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            then, before = self._reported
+            s, span = self.stats, now - then
+            log.debug(
+                "%s stream, %d viewer(s), %dx%d at scale %.3g: %.1f of %.1f fps encoded, "
+                "%d keyframes, %d PLI/FIR, %d packets NACKed, %d resent, %.0f kbit/s sent, "
+                "target %.0f",
+                self.codec, len(self.tracks), frame.width, frame.height, self.scaler.scale,
+                (s.encoded - before.encoded) / span, (s.offered - before.offered) / span,
+                s.keyframes - before.keyframes, s.pictures_lost - before.pictures_lost,
+                s.nacked - before.nacked, s.resent - before.resent,
+                self.rate.sent_bps(now) / 1000,
+                self.encoder.bitrate_bps / 1000,
+            )  # fmt: skip
+        self._reported = (now, replace(self.stats))
 
     def _pts(self, at: float) -> int:
         if self._start is None:
@@ -284,6 +341,7 @@ class PacketTrack(MediaStreamTrack):
         self.next_seq: int | None = None  # None: waiting for a keyframe to start from
         self.min_key_seq = 0  # joining: any recent keyframe will do
         self.skips = 0
+        self._resends = ResendGate()
         self._ready = asyncio.Event()
         stream.tracks.add(self)
 
@@ -316,7 +374,17 @@ class PacketTrack(MediaStreamTrack):
 
     def keyframe_wanted(self) -> None:
         """The viewer lost a picture (PLI/FIR)."""
+        self.stream.stats.pictures_lost += 1
         self.resync()
+
+    def may_resend(self, seq: int) -> bool:
+        """The viewer reported packet ``seq`` lost (NACK): whether to send it again."""
+        stream, now = self.stream, time.monotonic()
+        stream.stats.nacked += 1
+        if not self._resends.allow(seq, RESEND_BYTES, stream.encoder.bitrate_bps, now):
+            return False
+        stream.charge_resend(now)
+        return True
 
     def estimate(self, bps: int) -> None:
         self.stream.estimate(self, bps)

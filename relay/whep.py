@@ -26,8 +26,10 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRtpfbPacket,
     unpack_remb_fci,
 )
 from aiortc.sdp import SessionDescription
@@ -182,7 +184,7 @@ class ViewerPeer:
 
 
 def _route_rtcp(sender: RTCRtpSender, track: PacketTrack) -> None:
-    """Send the viewer's keyframe requests and bitrate estimates to the shared encoder.
+    """Send the viewer's keyframe requests, bitrate estimates and losses to the shared encoder.
 
     aiortc acts on PLI, FIR and REMB only for frames it encodes itself; for pre-encoded
     packets they would be lost. Its DTLS transport calls ``_handle_rtcp_packet`` on the
@@ -191,6 +193,12 @@ def _route_rtcp(sender: RTCRtpSender, track: PacketTrack) -> None:
     original = sender._handle_rtcp_packet
 
     async def handle(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            # Resent here, within a budget (bitrate.ResendGate), not by aiortc at any rate.
+            for seq in packet.lost:
+                if track.may_resend(seq):
+                    await sender._retransmit(seq)
+            return
         if isinstance(packet, RtcpPsfbPacket):
             if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 track.keyframe_wanted()

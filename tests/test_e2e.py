@@ -23,6 +23,7 @@ from .conftest import (
     open_live,
     wait_playing,
 )
+from .whep_client import WhepReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -297,3 +298,28 @@ async def test_the_hard_maximum_caps_even_a_longer_timeout(
     session = relay.app[MANAGER].sessions[live["id"]]
     assert session.deadline() == (pytest.approx(session.created_at + 1.0), "timeout")
     assert await asyncio.wait_for(session.wait_ended(), 5) == "timeout"
+
+
+async def test_a_lost_packet_is_resent_once_however_often_it_is_nacked(
+    relay: RunningServer, source: SourcePage
+) -> None:
+    live = await create_live(relay, source)
+    bot = WhepReceiver(live["liveURL"], decode=False)
+    async with aiohttp.ClientSession() as http:
+        try:
+            await bot.connect(http)
+            await eventually(lambda: bot.frames > 0)
+            assert bot.last_rtp is not None
+            ssrc, seq = bot.last_rtp
+            stream = relay.app[MANAGER].sessions[live["id"]].video.streams["H264"]
+            receiver = bot.pc.getTransceivers()[0].receiver
+            for _ in range(3):  # as Chrome does, once a round trip, until the packet comes
+                await receiver._send_rtcp_nack(ssrc, [seq])
+            await eventually(lambda: stream.stats.nacked == 3)
+            assert stream.stats.resent == 1
+            # The one resend arrives on the RTX stream, the only other SSRC.
+            await eventually(lambda: len(bot.packets_by_ssrc) == 2)
+            await asyncio.sleep(0.3)
+            assert sorted(bot.packets_by_ssrc.values())[0] == 1
+        finally:
+            await bot.close(http)

@@ -4,6 +4,7 @@ join and on request, slow viewers skipping, bitrate moves without a rebuild."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import av
@@ -202,3 +203,50 @@ async def test_closing_never_hangs_when_a_frame_arrives_at_the_same_moment() -> 
         hub.publish(frame_of((10, 10, 10)), time.monotonic())  # wakes the loop...
         await asyncio.wait_for(video.close(), 3)  # ...as it is cancelled
         assert video.streams == {} and track.stream.closed
+
+
+async def test_a_moving_page_on_a_tight_bitrate_is_sent_smaller_and_whole_again_when_still() -> (
+    None
+):
+    rng = np.random.default_rng(1)
+    noise = [
+        av.VideoFrame.from_ndarray(rng.integers(0, 255, (480, 640, 3), np.uint8), "rgb24").reformat(
+            format="yuvj420p"
+        )
+        for _ in range(6)
+    ]
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    track = video.track("H264")
+    stream = video.streams["H264"]
+    stream.encoder.bitrate_bps = 150_000  # noise at 60 fps needs megabits: frames are held
+    keys: list[av.Packet] = []
+
+    async def read() -> None:
+        while True:
+            packet = await track.recv()
+            if packet.is_keyframe:
+                keys.append(packet)
+
+    async def move() -> None:
+        for i in itertools.count():
+            hub.publish(noise[i % len(noise)], time.monotonic())
+            await asyncio.sleep(1 / 60)
+
+    reader, mover = asyncio.create_task(read()), asyncio.create_task(move())
+    try:
+        # Down a step (640x480 to 480x360) once a full window shows frames held back; at
+        # 480x360 this noise fits in 150 kbit/s at the encoder's coarsest quantizer.
+        await eventually(lambda: stream.scaler.scale == 0.75, 5)
+        await asyncio.sleep(1)
+        mover.cancel()
+        assert stream.stats.encoded < stream.stats.offered  # the frame dropper held some
+        sizes = [(f.width, f.height) for f in decode_h264(keys)]
+        assert sizes == [(640, 480), (480, 360)]
+        await eventually(lambda: stream.scaler.scale == 1.0, 3)  # still: the first repeat
+        await eventually(lambda: len(keys) == 3, 2)
+        assert [(f.width, f.height) for f in decode_h264(keys)][-1] == (640, 480)
+    finally:
+        reader.cancel()
+        mover.cancel()
+        await video.close()

@@ -26,6 +26,8 @@ class WhepReceiver:
         self.frames = 0
         self.bytes = 0
         self.last_frame: av.VideoFrame | None = None
+        self.last_rtp: tuple[int, int] | None = None  # (ssrc, sequence number), decode=False
+        self.packets_by_ssrc: dict[int, int] = {}
         self.messages: list[dict[str, Any]] = []
         self.resource: str | None = None
         self.credential: str | None = None
@@ -89,6 +91,9 @@ def _count_without_decoding(receiver: RTCRtpReceiver, counter: WhepReceiver) -> 
     async def handle(packet: Any, arrival_time_ms: int) -> None:
         counter.bytes += len(packet.payload)
         counter.frames += packet.marker
+        counter.packets_by_ssrc[packet.ssrc] = counter.packets_by_ssrc.get(packet.ssrc, 0) + 1
+        if counter.last_rtp is None or counter.last_rtp[0] == packet.ssrc:  # the media SSRC
+            counter.last_rtp = (packet.ssrc, packet.sequence_number)
 
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 

@@ -186,8 +186,15 @@ async function connect() {
   channel.onopen = () => {
     clearInterval(heartbeat);
     lastPong = performance.now();
+    let shown = -1;
     const ping = () => {
       if (pc !== viewer.pc || channel.readyState !== "open") return;
+      // Pictures still arriving mean the path is alive, only full: on a slow link a burst of
+      // motion can hold pongs back for seconds (SCTP resends them after its timeout), and a
+      // reconnect would only add a keyframe to the queue.
+      const frames = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality().totalVideoFrames : -1;
+      if (frames !== shown && shown !== -1) lastPong = Math.max(lastPong, performance.now() - HEARTBEAT_MS);
+      shown = frames;
       if (performance.now() - lastPong > PONG_TIMEOUT_MS) return reconnect();
       channel.send(JSON.stringify({ t: "ping", ts: performance.now() }));
     };

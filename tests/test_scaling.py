@@ -1,0 +1,93 @@
+"""Picture scaling under a tight bitrate, and the budget for resending lost packets: pure
+logic, driven with made-up clocks."""
+
+from __future__ import annotations
+
+from relay import scaling
+from relay.bitrate import RESEND_SHARE, ResendGate
+from relay.scaling import PictureScaler, scaled_size
+
+
+def drive(
+    scaler: PictureScaler, start: float, seconds: float, offered: int, encoded: int, held: bool
+) -> float:
+    """``offered`` and ``encoded`` pictures a second for ``seconds``; returns the end time."""
+    now, step = start, 1 / 60
+    enc_every = 60 / encoded if encoded else None
+    off_every = 60 / offered if offered else None
+    i = 0
+    while now < start + seconds:
+        if off_every and i % round(off_every) == 0:
+            scaler.offered(now)
+        if enc_every and i % round(enc_every) == 0:
+            scaler.encoded(now)
+        if held:
+            scaler.held(now)
+        scaler.update(now, 1280)
+        now += step
+        i += 1
+    return now
+
+
+def test_scaled_sizes_are_even() -> None:
+    assert scaled_size(1280, 716, 1.0) == (1280, 716)
+    assert scaled_size(1280, 716, 0.75) == (960, 536)
+    assert scaled_size(1281, 717, 0.5) == (640, 358)
+    assert scaled_size(3, 3, 0.25) == (2, 2)
+
+
+def test_a_starved_moving_page_steps_down_one_size_at_a_time() -> None:
+    scaler = PictureScaler()
+    now = drive(scaler, 0.0, 1.4, offered=60, encoded=6, held=True)
+    assert scaler.scale == 1.0  # not judged before a full window
+    now = drive(scaler, now, 0.2, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.75
+    now = drive(scaler, now, 1.3, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.75  # the new size gets SETTLE_S before it is judged
+    now = drive(scaler, now, 0.3, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.5
+    drive(scaler, now, 20.0, offered=60, encoded=6, held=True)
+    assert 1280 * scaler.scale >= scaling.MIN_SIDE_PX  # never below the smallest legible size
+    assert scaler.scale == 0.25
+
+
+def test_frames_held_back_are_fine_while_enough_get_through_or_nothing_moves_much() -> None:
+    scaler = PictureScaler()
+    drive(scaler, 0.0, 5.0, offered=60, encoded=30, held=True)  # 30 fps gets through
+    assert scaler.scale == 1.0
+    drive(scaler, 5.0, 5.0, offered=8, encoded=8, held=False)  # typing: never starved
+    assert scaler.scale == 1.0
+    drive(scaler, 10.0, 5.0, offered=60, encoded=12, held=False)  # slow CPU, not the bitrate
+    assert scaler.scale == 1.0
+
+
+def test_a_size_up_that_does_not_fit_makes_the_next_try_wait_twice_as_long() -> None:
+    scaler = PictureScaler()
+    now = drive(scaler, 0.0, 1.6, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.75
+    now = drive(scaler, now, scaling.HOLD_S + 0.2, offered=60, encoded=40, held=False)
+    assert scaler.scale == 1.0  # HOLD_S with nothing held back: the full size again
+    now = drive(scaler, now, 1.7, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.75 and scaler.hold_s == 2 * scaling.HOLD_S
+    now = drive(scaler, now, scaling.HOLD_S + 1, offered=60, encoded=40, held=False)
+    assert scaler.scale == 0.75  # still waiting
+    drive(scaler, now, scaling.HOLD_S, offered=60, encoded=40, held=False)
+    assert scaler.scale == 1.0
+
+
+def test_a_page_gone_still_is_back_at_full_size() -> None:
+    scaler = PictureScaler()
+    now = drive(scaler, 0.0, 3.2, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.5
+    drive(scaler, now, 1.1, offered=0, encoded=0, held=False)
+    assert scaler.scale == 1.0
+
+
+def test_a_lost_packet_is_resent_once_and_resends_keep_to_their_share() -> None:
+    gate = ResendGate()
+    assert gate.allow(7, 1300, 1_000_000, 0.0)
+    assert not gate.allow(7, 1300, 1_000_000, 0.01)  # NACKed again: already on its way
+    sent = sum(gate.allow(seq, 1300, 1_000_000, seq / 1000) for seq in range(100, 2100))
+    budget = RESEND_SHARE * 1_000_000 / 8 * 2.0 + RESEND_SHARE * 1_000_000 / 8 * 0.2
+    assert 0.8 * budget / 1300 < sent <= budget / 1300  # 2 s of NACKs: the bucket's worth
+    assert gate.refused == 2000 - sent + 1
