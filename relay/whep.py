@@ -34,6 +34,7 @@ from aiortc.rtp import (
 )
 from aiortc.sdp import SessionDescription
 
+from . import playout
 from .config import Codec, IceServer
 from .encoding import CodecName
 from .fanout import PacketTrack, SessionVideo
@@ -154,6 +155,12 @@ class ViewerPeer:
         self.codec = next((c.name for c in video.rtp.codecs if c.name.lower() != "rtx"), None)
         if self.codec is None or self.codec.upper() != codecs[0]:
             raise OfferError(f"negotiated {self.codec} instead of {codecs[0]}")
+        ext_id = playout.offered_id(offer_sdp)
+        if ext_id is not None:
+            answered = playout.add_to_answer(sdp, ext_id)
+            if answered != sdp:
+                playout.write_zero_delay(transceiver.sender, ext_id)
+                sdp = answered
         return sdp
 
     async def went_silent(self, idle_s: float, current: Callable[[], bool]) -> bool:
