@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: help deps test-deps chromium redis x11-tools node-deps demo serve test lint format bench clean
+.PHONY: help deps test-deps chromium turbojpeg redis x11-tools node-deps demo serve test lint format bench clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
@@ -34,6 +34,12 @@ chromium: deps
 	       $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	@$(BIN)/python -c "from relay.browser import find_chromium; print('chromium:', find_chromium())"
 
+# libjpeg-turbo decodes screencast frames in ~60% of FFmpeg's time; without it the relay
+# falls back to FFmpeg (relay/turbojpeg.py).
+turbojpeg: deps
+	@$(BIN)/python -c "import sys, relay.turbojpeg as t; sys.exit(t.library() is None)" 2>/dev/null \
+	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libturbojpeg0; }
+
 redis:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
@@ -42,10 +48,10 @@ redis:
 	@for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 0.5; done; \
 	  echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1
 
-demo: deps chromium
+demo: deps chromium turbojpeg
 	$(BIN)/live-relay demo $(ARGS)
 
-serve: deps
+serve: deps turbojpeg
 	$(BIN)/live-relay serve $(ARGS)
 
 lint: test-deps
@@ -70,12 +76,12 @@ x11-tools:
 	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v xclip >/dev/null \
 	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xvfb xdotool xclip; }
 
-test: test-deps chromium redis x11-tools node-deps lint
+test: test-deps chromium turbojpeg redis x11-tools node-deps lint
 	$(BIN)/pytest $(ARGS)
 
 # Every scenario, three pipelines; rewrites the table in benchmarks/README.md (~15 min).
 # The 1 Mbit/s run needs root for a network namespace; without it that row says skipped.
-bench: test-deps chromium
+bench: test-deps chromium turbojpeg
 	$(BIN)/python benchmarks/suite.py $(ARGS)
 
 clean:

@@ -1,8 +1,9 @@
 """Screencast images to video frames, and the hub that hands the newest one to encoders.
 
 ``FrameDecoder`` turns a screencast JPEG into an even-sized YUV 4:2:0 frame without an RGB
-round trip or a copy: the mjpeg decoder already yields ``yuvj420p`` (full range), which libx264
-takes as it is. Odd sizes are cropped by one pixel (a plane copy): encoders refuse odd sizes.
+round trip or a copy: libjpeg-turbo (or FFmpeg's mjpeg decoder) yields ``yuvj420p`` (full
+range), which libx264 takes as it is. Odd sizes are cropped by one pixel (a plane copy):
+encoders refuse odd sizes.
 ``to_limited_yuv420p`` maps full range to limited range through a lookup table, for encoders
 that cannot signal full range (VP8).
 
@@ -19,6 +20,8 @@ from typing import Literal
 
 import av
 import numpy as np
+
+from . import turbojpeg
 
 ImageFormat = Literal["jpeg", "png"]
 VIDEO_CLOCK_HZ = 90_000
@@ -41,10 +44,14 @@ def _plane_view(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.nd
 
 
 class FrameDecoder:
-    """Decodes one image at a time; not thread-safe (one per capture, used from one thread)."""
+    """Decodes one image at a time; not thread-safe (one per capture, used from one thread).
 
-    def __init__(self) -> None:
+    JPEGs go to libjpeg-turbo when it is installed (``turbojpeg``), else to FFmpeg."""
+
+    def __init__(self, turbo: bool = True) -> None:
         self._decoders: dict[str, av.CodecContext] = {}
+        lib = turbojpeg.library() if turbo else None
+        self._turbo = turbojpeg.TurboDecoder(lib) if lib is not None else None
 
     def _decoder(self, fmt: ImageFormat) -> av.CodecContext:
         ctx = self._decoders.get(fmt)
@@ -54,6 +61,13 @@ class FrameDecoder:
         return ctx
 
     def decode(self, data: bytes, fmt: ImageFormat = "jpeg") -> av.VideoFrame:
+        if fmt == "jpeg" and self._turbo is not None:
+            try:
+                frame = self._turbo.decode(data)
+            except turbojpeg.TurboJPEGError as exc:
+                raise DecodeError(f"cannot decode jpeg image: {exc}") from exc
+            if frame is not None:
+                return frame
         try:
             frames = self._decoder(fmt).decode(av.Packet(data))
         except av.error.FFmpegError as exc:

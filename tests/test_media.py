@@ -10,20 +10,53 @@ import av
 import numpy as np
 import pytest
 
+from relay import turbojpeg
 from relay.cdp import CDPClosed, CDPConnection, CDPError
 from relay.media import DecodeError, FrameDecoder, FrameHub, to_limited_yuv420p
 
 from .conftest import SourcePage
 
 
-def jpeg(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+def jpeg(
+    width: int, height: int, rgb: tuple[int, int, int] | np.ndarray, layout: str = "yuvj420p"
+) -> bytes:
     image = np.zeros((height, width, 3), np.uint8)
     image[:] = rgb
     enc = av.CodecContext.create("mjpeg", "w")
-    enc.width, enc.height, enc.pix_fmt = width, height, "yuvj420p"
+    enc.width, enc.height, enc.pix_fmt = width, height, layout
     enc.time_base = fractions.Fraction(1, 30)
-    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj420p")
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=layout)
     return b"".join(bytes(p) for p in enc.encode(frame))
+
+
+DECODERS = [pytest.param(True, id="libjpeg-turbo"), pytest.param(False, id="ffmpeg")]
+
+
+def test_libjpeg_turbo_is_installed() -> None:
+    # make test installs it; without it the relay still works, on FFmpeg's slower decoder.
+    assert turbojpeg.library() is not None
+
+
+@pytest.mark.parametrize(("w", "h"), [(1281, 721), (640, 360), (17, 9)])
+def test_both_jpeg_decoders_give_the_same_planes(w: int, h: int) -> None:
+    noise = np.random.default_rng(w).integers(0, 255, (h, w, 3), np.uint8)
+    data = jpeg(w, h, noise)
+    turbo, ffmpeg = FrameDecoder(turbo=True).decode(data), FrameDecoder(turbo=False).decode(data)
+    assert (turbo.width, turbo.height) == (ffmpeg.width, ffmpeg.height) == (w & ~1, h & ~1)
+    for a, b in zip(turbo.planes, ffmpeg.planes, strict=True):
+        rows, cols = b.height, b.width
+        pa = np.frombuffer(a, np.uint8).reshape(-1, a.line_size)[:rows, :cols].astype(int)
+        pb = np.frombuffer(b, np.uint8).reshape(-1, b.line_size)[:rows, :cols]
+        assert np.abs(pa - pb).max() <= 2  # IDCT rounding differs, nothing more
+
+
+def test_a_jpeg_that_is_not_420_goes_to_ffmpeg() -> None:
+    lib = turbojpeg.library()
+    assert lib is not None
+    data = jpeg(64, 48, (30, 200, 30), layout="yuvj444p")
+    assert turbojpeg.TurboDecoder(lib).decode(data) is None
+    frame = FrameDecoder(turbo=True).decode(data)
+    assert frame.format.name == "yuv420p" and (frame.width, frame.height) == (64, 48)
 
 
 def png(width: int, height: int) -> bytes:
@@ -38,9 +71,10 @@ def _close(rgb: np.ndarray, want: tuple[int, int, int]) -> bool:
     return all(abs(int(c) - w) < 12 for c, w in zip(rgb, want, strict=True))
 
 
+@pytest.mark.parametrize("turbo", DECODERS)
 @pytest.mark.parametrize(("w", "h"), [(1281, 721), (640, 360), (3, 3)])
-def test_jpeg_becomes_even_420_with_true_colours(w: int, h: int) -> None:
-    frame = FrameDecoder().decode(jpeg(w, h, (200, 30, 30)))
+def test_jpeg_becomes_even_420_with_true_colours(w: int, h: int, turbo: bool) -> None:
+    frame = FrameDecoder(turbo).decode(jpeg(w, h, (200, 30, 30)))
     assert frame.format.name == "yuvj420p"  # full range, as decoded: libx264 takes it so
     assert (frame.width, frame.height) == (w & ~1, h & ~1)
     assert _close(
@@ -55,8 +89,9 @@ def test_jpeg_becomes_even_420_with_true_colours(w: int, h: int) -> None:
     assert y.min() >= 16 and y.max() <= 235
 
 
-def test_png_and_garbage() -> None:
-    decoder = FrameDecoder()
+@pytest.mark.parametrize("turbo", DECODERS)
+def test_png_and_garbage(turbo: bool) -> None:
+    decoder = FrameDecoder(turbo)
     frame = decoder.decode(png(99, 51), "png")
     assert (frame.width, frame.height, frame.format.name) == (98, 50, "yuv420p")
     with pytest.raises(DecodeError):
