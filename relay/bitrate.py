@@ -6,9 +6,14 @@ would starve the first seconds of every burst of motion. The estimate is therefo
 congestion signal only when it is below what the encoder actually sent; otherwise it may only
 raise the rate back towards the cap. With several viewers the lowest estimate counts: they all
 share one encoding. A stream starts at half the cap, so its first seconds do not flood a slow
-link before any estimate has come back (measured: starting at the cap, a 1 Mbit/s viewer never
-recovered from the first queue; at half, it got 31 fps). Chrome's estimate then climbs about
-8% a second on a fast link.
+link before any estimate has come back (measured behind 1 Mbit/s with the 2.5 Mbit/s cap: the
+encoder started at the cap lost enough of its first second that Chrome NACKed hundreds of
+packets; started at half, none). Chrome's estimate then climbs about 8% a second on a fast
+link.
+
+What was sent also makes a debt that drains at the target rate: new frames wait while it is
+more than a tenth of a second's worth (the frame dropper in ``fanout``), so a slow link gets
+fewer frames instead of a queue.
 """
 
 from __future__ import annotations
@@ -26,10 +31,20 @@ class BitrateController:
         self.target_bps = self.start_bps = max(self.floor_bps, cap_bps // 2)
         self._sent: deque[tuple[float, int]] = deque()
         self._estimates: dict[object, int] = {}
+        self._debt, self._debt_at = 0.0, 0.0
 
     def sent(self, nbytes: int, now: float) -> None:
+        """Bytes went out: new frames, or packets sent again."""
         self._sent.append((now, nbytes))
         self._trim(now)
+        self._debt = self.debt_bits(now) + nbytes * 8
+
+    def debt_bits(self, now: float) -> float:
+        """Bits sent beyond what the target allowed, draining at the target: how far ahead
+        of its bitrate the stream is (the frame dropper in ``fanout`` holds frames on it)."""
+        self._debt = max(0.0, self._debt - (now - self._debt_at) * self.target_bps)
+        self._debt_at = now
+        return self._debt
 
     def sent_bps(self, now: float) -> float:
         self._trim(now)

@@ -77,8 +77,8 @@ class EncodedStream:
         repeat_interval_s: float = REPEAT_INTERVAL_S,
     ) -> None:
         self.codec = codec
-        self.encoder = VideoEncoder(codec, rung.bitrate_cap_bps)
         self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS)
+        self.encoder = VideoEncoder(codec, self.rate.target_bps)
         self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
         self.stats = StreamStats()
         self.tracks: set[PacketTrack] = set()
@@ -94,7 +94,6 @@ class EncodedStream:
         self._last_pts = -1
         self._last_out = 0.0
         self._repeats = 0
-        self._debt, self._debt_at = 0.0, 0.0
         self._key_in_flight = False
         self._last_key_bits = 0
         self._seen_seq = 0
@@ -161,14 +160,6 @@ class EncodedStream:
         """A packet is being sent again: it takes room from new frames like any other."""
         self.stats.resent += 1
         self.rate.sent(RESEND_BYTES, now)
-        self._debt_bits(now)
-        self._debt += RESEND_BYTES * 8
-
-    def _debt_bits(self, now: float) -> float:
-        """Bits sent beyond what the bitrate allowed, draining at the bitrate."""
-        drained = (now - self._debt_at) * self.encoder.bitrate_bps
-        self._debt, self._debt_at = max(0.0, self._debt - drained), now
-        return self._debt
 
     def _next_input(self, last: CapturedFrame | None) -> tuple[CapturedFrame | None, float]:
         """What to encode now (a new frame, or ``last`` again), or how long to wait."""
@@ -183,7 +174,7 @@ class EncodedStream:
             # The frame dropper: past the bitrate (even at the lowest quality), new frames
             # wait, and whichever is newest when the stream is back in budget goes; a slow
             # link then gets fewer frames, never a growing queue.
-            over_s = self._debt_bits(now) / self.encoder.bitrate_bps - MAX_DEBT_S
+            over_s = self.rate.debt_bits(now) / self.rate.target_bps - MAX_DEBT_S
             if over_s <= 0 or self._want_key:
                 return latest, 0.0
             self.scaler.held(now)
@@ -299,8 +290,6 @@ class EncodedStream:
             key = bool(packet.is_keyframe)
             self.frames.append(EncodedFrame(packet, self._seq, key, now))
             self.rate.sent(size, now)
-            self._debt_bits(now)
-            self._debt += size * 8
             self.stats.frames += 1
             if key:
                 self.stats.keyframes += 1

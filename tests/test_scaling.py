@@ -1,10 +1,15 @@
-"""Picture scaling under a tight bitrate, and the budget for resending lost packets: pure
-logic, driven with made-up clocks."""
+"""Picture scaling under a tight bitrate, the send budget, and the budget for resending lost
+packets: pure logic, driven with made-up clocks."""
 
 from __future__ import annotations
 
+import pytest
+
 from relay import scaling
-from relay.bitrate import RESEND_SHARE, ResendGate
+from relay.bitrate import RESEND_SHARE, BitrateController, ResendGate
+from relay.encoding import ladder
+from relay.fanout import SessionVideo
+from relay.media import FrameHub
 from relay.scaling import PictureScaler, scaled_size
 
 
@@ -91,3 +96,20 @@ def test_a_lost_packet_is_resent_once_and_resends_keep_to_their_share() -> None:
     budget = RESEND_SHARE * 1_000_000 / 8 * 2.0 + RESEND_SHARE * 1_000_000 / 8 * 0.2
     assert 0.8 * budget / 1300 < sent <= budget / 1300  # 2 s of NACKs: the bucket's worth
     assert gate.refused == 2000 - sent + 1
+
+
+def test_what_was_sent_is_a_debt_that_drains_at_the_target_rate() -> None:
+    rate = BitrateController(cap_bps=2_000_000, floor_bps=150_000)
+    assert rate.target_bps == 1_000_000  # half the cap until a viewer says more
+    rate.sent(25_000, now=10.0)  # 200 kbit at once
+    assert rate.debt_bits(10.0) == 200_000
+    assert rate.debt_bits(10.1) == pytest.approx(100_000)  # 0.1 s at 1 Mbit/s drained
+    assert rate.debt_bits(11.0) == 0  # never below nothing
+
+
+async def test_a_stream_starts_its_encoder_at_the_controllers_rate() -> None:
+    video = SessionVideo(FrameHub(), ladder(70))
+    video.track("H264")
+    stream = video.streams["H264"]
+    assert stream.encoder.bitrate_bps == stream.rate.target_bps == 1_250_000
+    await video.close()
