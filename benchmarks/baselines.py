@@ -106,9 +106,11 @@ class Session:
         self.mode, self.conn, self.cast, self.target = mode, conn, cast, target
         self.translator = InputTranslator()
         self.peers: list[RTCPeerConnection] = []
+        self.dispatchers: list[InputDispatcher] = []  # held, so their tasks end by close()
 
     def dispatcher(self) -> InputDispatcher:
-        return InputDispatcher(self.target, self.translator)
+        self.dispatchers.append(InputDispatcher(self.target, self.translator))
+        return self.dispatchers[-1]
 
     def on_input(self, dispatcher: InputDispatcher, raw: str) -> None:
         try:
@@ -187,6 +189,8 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     finally:
         sender.cancel()
         cast.sockets.pop(ws, None)
+        session.dispatchers.remove(dispatcher)
+        await dispatcher.close()
     return ws
 
 
@@ -200,6 +204,8 @@ async def close_sessions(app: web.Application) -> None:
     for session in SESSIONS.values():
         for pc in session.peers:
             await pc.close()
+        for dispatcher in session.dispatchers:
+            await dispatcher.close()
         await session.conn.close()
     SESSIONS.clear()
 
