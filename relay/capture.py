@@ -22,6 +22,8 @@ from .media import DecodeError, FrameDecoder, FrameHub, ImageFormat
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0
+FIRST_FRAME_WAIT_S = 0.5  # then 1, 2, 4: how long a started screencast may stay silent
+FIRST_FRAME_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class CaptureStats:
     decoded: int = 0
     dropped: int = 0
     errors: int = 0
+    restarts: int = 0  # screencasts restarted because they sent nothing
 
 
 def _decode(decoder: FrameDecoder, data_b64: str, fmt: ImageFormat) -> Any:
@@ -74,6 +77,7 @@ class Screencast:
         self._lock = asyncio.Lock()
         self._pending: tuple[str, float] | None = None
         self._decoding: asyncio.Task[None] | None = None
+        self._first_frame: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
         self.view: tuple[int, int] | None = None
@@ -92,6 +96,7 @@ class Screencast:
                 self.session.on("Page.screencastFrame", self._on_frame)
                 await self.session.send("Page.startScreencast", self.options.to_cdp())
                 self._running = True
+                self._watch_first_frame()
 
     async def release(self) -> None:
         """A viewer left: stop the screencast once nobody watches."""
@@ -109,9 +114,39 @@ class Screencast:
             if self._running:
                 await self.session.send("Page.stopScreencast")
                 await self.session.send("Page.startScreencast", self.options.to_cdp())
+                self._watch_first_frame()
+
+    def _watch_first_frame(self) -> None:
+        if self._first_frame is not None:
+            self._first_frame.cancel()
+        self._first_frame = asyncio.create_task(self._first_frame_watch(), name="first-frame")
+
+    async def _first_frame_watch(self) -> None:
+        """Restart a screencast that sends nothing.
+
+        Chromium sends screencast frames when the page draws. A screencast started while its
+        tab was still hidden (a tab just made or just brought to the front, on a busy
+        machine) can miss the tab's first drawing, and a still page then never sends a frame:
+        the viewer would stay black. A restart captures the page as it is.
+        """
+        received = self.stats.received
+        for attempt in range(FIRST_FRAME_TRIES):
+            await asyncio.sleep(FIRST_FRAME_WAIT_S * 2**attempt)
+            async with self._lock:
+                if not self._running or self.stats.received != received:
+                    return
+                log.info("screencast: no frame yet, restarting it")
+                self.stats.restarts += 1
+                try:
+                    await self.session.send("Page.stopScreencast")
+                    await self.session.send("Page.startScreencast", self.options.to_cdp())
+                except (CDPClosed, CDPError, TimeoutError):
+                    return
 
     async def _stop(self) -> None:
         self._running = False
+        if self._first_frame is not None and self._first_frame is not asyncio.current_task():
+            self._first_frame.cancel()
         self.session.off("Page.screencastFrame", self._on_frame)
         try:
             await self.session.send("Page.stopScreencast", timeout_s=3)

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from relay import turbojpeg
+from relay.capture import CaptureOptions, Screencast
 from relay.cdp import CDPClosed, CDPConnection, CDPError
 from relay.media import DecodeError, FrameDecoder, FrameHub, to_limited_yuv420p
 
-from .conftest import SourcePage
+from .conftest import SourcePage, eventually
 
 
 def jpeg(
@@ -158,3 +159,28 @@ async def test_cdp_unreachable_endpoint() -> None:
         await CDPConnection.connect("http://127.0.0.1:1")
     with pytest.raises(CDPClosed, match="cannot connect"):
         await CDPConnection.connect("ws://127.0.0.1:1/devtools/browser/x")
+
+
+async def test_a_screencast_that_sends_nothing_is_restarted_until_it_does(
+    source: SourcePage,
+) -> None:
+    # A tab in the background draws nothing, so its screencast stays silent: what a tab just
+    # made or switched to can look like on a busy machine. Once it is shown, frames come.
+    created = await source.conn.send(
+        "Target.createTarget",
+        {"url": "data:text/html,<body style='background:#ff0'>", "background": True},
+    )
+    tab = await source.conn.attach(created["targetId"])
+    cast = Screencast(tab, CaptureOptions())
+    try:
+        await cast.acquire()
+        await eventually(lambda: cast.stats.restarts >= 2, 5)  # after 0.5 s, then 1 s more
+        assert cast.stats.received == 0
+        await source.conn.send("Target.activateTarget", {"targetId": created["targetId"]})
+        await eventually(lambda: cast.hub.latest is not None, 5)
+        restarts = cast.stats.restarts
+        await asyncio.sleep(2.5)
+        assert cast.stats.restarts == restarts  # frames came: the watch is over
+    finally:
+        await cast.close()
+        await source.conn.send("Target.closeTarget", {"targetId": created["targetId"]})
