@@ -88,7 +88,6 @@ class ResendGate:
     """
 
     def __init__(self) -> None:
-        self.allowed = 0
         self.refused = 0
         self._resent: set[int] = set()
         self._order: deque[int] = deque()
@@ -110,5 +109,4 @@ class ResendGate:
         self._order.append(seq)
         if len(self._order) > RESENT_MEMORY:
             self._resent.discard(self._order.popleft())
-        self.allowed += 1
         return True

@@ -98,7 +98,6 @@ class EncodedStream:
         self._last_key_bits = 0
         self._seen_seq = 0
         self.scaler = PictureScaler()
-        self._scale = 1.0
         self._reported = (time.monotonic(), StreamStats())
         self._task: asyncio.Task[None] | None = None
         hub.listen(self._signal.set)
@@ -220,13 +219,13 @@ class EncodedStream:
                     self.stats.encoded += 1
                     self.scaler.encoded(now)
                 frame = captured.frame
+                before = self.scaler.scale
                 scale = self.scaler.update(now, max(frame.width, frame.height))
-                if scale != self._scale:
+                if scale != before:
                     log.debug(
                         "%s stream: picture scaled to %.3g (%.0f kbit/s), holding %.0f s",
                         self.codec, scale, self.encoder.bitrate_bps / 1000, self.scaler.hold_s,
                     )  # fmt: skip
-                    self._scale = scale
                 try:
                     packets = await loop.run_in_executor(
                         self._executor,
