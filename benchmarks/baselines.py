@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay import protocol  # noqa: E402
-from relay.capture import CaptureOptions, Screencast  # noqa: E402
-from relay.cdp import CDPConnection  # noqa: E402
-from relay.input import InputDispatcher, InputTranslator  # noqa: E402
-from relay.media import VIDEO_CLOCK_HZ, VIDEO_TIME_BASE, FrameHub  # noqa: E402
+from relay.browser.cdp import CDPConnection  # noqa: E402
+from relay.control.input import InputDispatcher, InputTranslator  # noqa: E402
+from relay.video.capture import CaptureOptions, Screencast  # noqa: E402
+from relay.video.frames import VIDEO_CLOCK_HZ, VIDEO_TIME_BASE, FrameHub  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "pages"
 OPTIONS = CaptureOptions(quality=70, max_width=1280, max_height=1280)

@@ -20,7 +20,7 @@ from harness import MEASURE_JS, RECEIVED_JS, ROOT, VIEWER_ARGS  # type: ignore[i
 from playwright.async_api import async_playwright
 
 sys.path.insert(0, str(ROOT))
-from relay.browser import launch_chromium
+from relay.browser.chromium import launch_chromium
 
 NS, HOST_IF, NS_IF = "lrbench", "lrb0", "lrb1"
 HOST_IP, NS_IP = "10.77.0.1", "10.77.0.2"

@@ -42,8 +42,8 @@ from harness import (  # type: ignore[import-not-found]
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 sys.path.insert(0, str(ROOT))
-from relay.browser import launch_chromium
-from tests.whep_client import WhepReceiver
+from relay.browser.chromium import launch_chromium
+from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
 PARTS = ("scenarios", "clicks", "viewers", "sessions", "slow")

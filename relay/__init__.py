@@ -1,13 +1,13 @@
 """live-relay: hand a live Chromium page to a person over WebRTC, behind a one-time link."""
 
-from .client import Live, LiveRelay, LiveRelayError, Outcome, request_human
-from .config import ConfigError, Settings, load_settings
-from .events import Event, EventType, Reason
-from .live import LiveSession
-from .manager import LiveManager
-from .options import LiveOptions, OptionsError, parse_live_options
-from .server import create_app, start_server
-from .store import MemoryStore, Store
+from relay.client import Live, LiveRelay, LiveRelayError, Outcome, request_human
+from relay.config import ConfigError, Settings, load_settings
+from relay.events import Event, EventType, Reason
+from relay.http.app import create_app, start_server
+from relay.sessions.manager import LiveManager
+from relay.sessions.options import LiveOptions, OptionsError, parse_live_options
+from relay.sessions.session import LiveSession
+from relay.store import MemoryStore, Store
 
 __all__ = [
     "ConfigError",

@@ -9,11 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
-from .browser import ChromiumNotFound, launch_chromium
-from .cdp import CDPClosed, CDPConnection, CDPError
-from .config import ConfigError, Settings, add_arguments, load_settings
-from .options import LiveOptions
-from .server import MANAGER, STORE, RunningServer, start_server
+from relay.browser.cdp import CDPClosed, CDPConnection, CDPError
+from relay.browser.chromium import ChromiumNotFound, launch_chromium
+from relay.config import ConfigError, Settings, add_arguments, load_settings
+from relay.http.app import MANAGER, STORE, RunningServer, start_server
+from relay.sessions.options import LiveOptions
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 log = logging.getLogger("relay")

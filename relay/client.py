@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from .events import Event, Reason
+from relay.events import Event, Reason
 
 __all__ = ["Live", "LiveRelay", "LiveRelayError", "Outcome", "request_human"]
 
@@ -163,7 +163,7 @@ class LiveRelay:
 
     async def _events(self, live_id: str) -> AsyncIterator[Event]:
         if self.redis_url:
-            from .store_redis import RedisStore
+            from relay.store.redis import RedisStore
 
             store = RedisStore(self.redis_url, self.redis_prefix)
             try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .webhooks import Webhook, WebhookError, parse_webhooks
+from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks
 
 Codec = Literal["auto", "h264", "vp8"]
 CODECS: tuple[Codec, ...] = ("auto", "h264", "vp8")

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from relay.config import ConfigError, Secret, Settings, load_settings, parse_ice_servers
-from relay.server import MANAGER, RunningServer
+from relay.http.app import MANAGER, RunningServer
 
 from .conftest import SourcePage, StartRelay, create_live
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from relay.browser_ui import normalise_url
-from relay.server import MANAGER, RunningServer
+from relay.control.navigation import normalise_url
+from relay.http.app import MANAGER, RunningServer
 
 from .conftest import (
     WAIT_COLOUR_JS,

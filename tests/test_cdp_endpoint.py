@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from relay.cdp import CDPConnection, CDPSession
-from relay.cdp_options import ConnectError, parse_connect_query
-from relay.cdp_proxy import BrowserPool, PoolFull, PoolTimeout
+from relay.browser.cdp import CDPConnection, CDPSession
 from relay.config import Secret
-from relay.server import MANAGER, POOL, RunningServer
+from relay.http.app import MANAGER, POOL, RunningServer
+from relay.http.cdp_endpoint import BrowserPool, PoolFull, PoolTimeout
+from relay.http.cdp_options import ConnectError, parse_connect_query
 
 from .conftest import StartRelay, ViewerBrowser, eventually, local_site, wait_playing
 from .test_control import FORM_PAGE, centre, settled, to_client, wait_source

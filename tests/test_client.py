@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from relay.browser import QUIET_FLAGS, find_chromium
+from relay.browser.chromium import QUIET_FLAGS, find_chromium
 from relay.client import LiveRelay, LiveRelayError, devtools_endpoint, request_human
 from relay.config import Secret
-from relay.webhooks import verify
+from relay.sessions.webhooks import verify
 
 from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
 from .test_control import FORM_PAGE

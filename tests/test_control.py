@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Frame, Page
 
-from relay.server import RunningServer
+from relay.http.app import RunningServer
 
 from .conftest import (
     SourcePage,

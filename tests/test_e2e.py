@@ -10,8 +10,9 @@ import time
 import aiohttp
 import pytest
 
-from relay.playout import PLAYOUT_DELAY_URI
-from relay.server import MANAGER, STORE, RunningServer
+from relay.http.app import MANAGER, STORE, RunningServer
+from relay.testing.whep import WhepReceiver
+from relay.webrtc.playout import PLAYOUT_DELAY_URI
 
 from .conftest import (
     FRAMES_DECODED_JS,
@@ -24,7 +25,6 @@ from .conftest import (
     open_live,
     wait_playing,
 )
-from .whep_client import WhepReceiver
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from playwright.async_api import Page
 
 from relay.config import Secret
-from relay.server import RunningServer
+from relay.http.app import RunningServer
 
 from .conftest import (
     REDIS_URL,

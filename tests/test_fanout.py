@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from relay import fanout
-from relay.bitrate import BitrateController
-from relay.encoding import VideoEncoder, ladder
-from relay.fanout import PacketTrack, SessionVideo
-from relay.media import FrameDecoder, FrameHub
+from relay.video import fanout
+from relay.video.bitrate import BitrateController
+from relay.video.encoding import VideoEncoder, ladder
+from relay.video.fanout import PacketTrack, SessionVideo
+from relay.video.frames import FrameDecoder, FrameHub
 
 from .conftest import eventually
 from .test_media import jpeg

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay import protocol
-from relay.input import FloodGate, InputTranslator, _coalesce, virtual_key_code
-from relay.protocol import Key, Pointer, Text, Touch, Wheel
+from relay.control import protocol
+from relay.control.input import FloodGate, InputTranslator, _coalesce, virtual_key_code
+from relay.control.protocol import Key, Pointer, Text, Touch, Wheel
 
 
 def key(k: str, code: str = "", mods: int = 0, down: bool = True) -> Key:

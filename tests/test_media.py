@@ -10,10 +10,10 @@ import av
 import numpy as np
 import pytest
 
-from relay import turbojpeg
-from relay.capture import CaptureOptions, Screencast
-from relay.cdp import CDPClosed, CDPConnection, CDPError
-from relay.media import DecodeError, FrameDecoder, FrameHub, to_limited_yuv420p
+from relay.browser.cdp import CDPClosed, CDPConnection, CDPError
+from relay.video import turbojpeg
+from relay.video.capture import CaptureOptions, Screencast
+from relay.video.frames import DecodeError, FrameDecoder, FrameHub, to_limited_yuv420p
 
 from .conftest import SourcePage, eventually
 

@@ -9,7 +9,7 @@ from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import RtpPacket, unpack_header_extensions
 
-from relay.playout import PLAYOUT_DELAY_URI, add_to_answer, offered_id, write_zero_delay
+from relay.webrtc.playout import PLAYOUT_DELAY_URI, add_to_answer, offered_id, write_zero_delay
 
 # The video section of a Chrome 156 offer, trimmed.
 OFFER = "\r\n".join(

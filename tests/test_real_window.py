@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from relay.browser import launch_chromium
-from relay.cdp import CDPConnection, CDPSession
-from relay.server import MANAGER, RunningServer
+from relay.browser.cdp import CDPConnection, CDPSession
+from relay.browser.chromium import launch_chromium
+from relay.http.app import MANAGER, RunningServer
 
 from .conftest import SourcePage, create_live
 from .test_control import PAGE_TO_CLIENT_JS, centre, load_form, wait_source

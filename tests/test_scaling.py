@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from relay import scaling
-from relay.bitrate import RESEND_SHARE, BitrateController, ResendGate
-from relay.encoding import ladder
-from relay.fanout import SessionVideo
-from relay.media import FrameHub
-from relay.scaling import PictureScaler, scaled_size
+from relay.video import scaling
+from relay.video.bitrate import RESEND_SHARE, BitrateController, ResendGate
+from relay.video.encoding import ladder
+from relay.video.fanout import SessionVideo
+from relay.video.frames import FrameHub
+from relay.video.scaling import PictureScaler, scaled_size
 
 
 def drive(

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from relay.events import Event, live_complete
 from relay.store import MemoryStore, Store
-from relay.store_redis import RedisStore
+from relay.store.redis import RedisStore
 from relay.tokens import new_id, new_token, token_hash
 
 from .conftest import REDIS_URL

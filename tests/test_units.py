@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from relay import tokens
 from relay.config import ConfigError, Secret, load_settings, parse_ice_servers
-from relay.options import OptionsError, parse_live_options
-from relay.whep import OfferError, pick_codecs
+from relay.sessions.options import OptionsError, parse_live_options
+from relay.webrtc.peer import OfferError, pick_codecs
 
 
 def test_settings_from_env_and_flags() -> None:
@@ -135,7 +135,7 @@ def test_readme_configuration_reference_is_current() -> None:
 
 
 def test_captcha_frames_are_recognised() -> None:
-    from relay.watch import classify_captcha
+    from relay.browser.probe import classify_captcha
 
     assert classify_captcha("https://www.google.com/recaptcha/api2/anchor?k=1") == "recaptcha"
     assert classify_captcha("https://www.recaptcha.net/recaptcha/enterprise/bframe") == "recaptcha"
@@ -156,7 +156,7 @@ def test_captcha_frames_are_recognised() -> None:
 
 
 def test_complete_when() -> None:
-    from relay.watch import CompleteWhen
+    from relay.browser.probe import CompleteWhen
 
     when = CompleteWhen(url="https://app.example.com/dashboard*")
     assert when.url_matches("https://app.example.com/dashboard?tab=1")

@@ -6,10 +6,10 @@ import asyncio
 
 import aiohttp
 
-from relay.server import RunningServer
+from relay.http.app import RunningServer
+from relay.testing.whep import WhepReceiver
 
 from .conftest import SourcePage, ViewerBrowser, eventually, open_live, wait_playing
-from .whep_client import WhepReceiver
 
 
 async def watch_link(server: RunningServer, live_id: str) -> tuple[int, dict]:

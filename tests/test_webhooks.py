@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from relay.config import ConfigError, Secret, load_settings
-from relay.webhooks import Webhook, WebhookError, parse_webhooks, sign, verify
+from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks, sign, verify
 
 from .conftest import SourcePage, StartRelay, ViewerBrowser, create_live, local_site, wait_playing
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .media import ImageFormat
-from .watch import CompleteWhen
-from .webhooks import Webhook, WebhookError, parse_webhooks
+from relay.browser.probe import CompleteWhen
+from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks
+from relay.video.frames import ImageFormat
 
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 DEFAULT_QUALITY = 70

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .options import MAX_TIMEOUT_MS, LiveOptions, OptionsError, check_unknown, view_options
+from relay.sessions.options import (
+    MAX_TIMEOUT_MS,
+    LiveOptions,
+    OptionsError,
+    check_unknown,
+    view_options,
+)
 
 Domain = Literal["Browserless", "LiveRelay"]
 DOMAINS: tuple[Domain, ...] = ("Browserless", "LiveRelay")

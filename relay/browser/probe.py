@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cdp import CDPClosed, CDPError, CDPSession
+from relay.browser.cdp import CDPClosed, CDPError, CDPSession
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.5

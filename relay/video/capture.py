@@ -17,8 +17,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .cdp import CDPClosed, CDPError, CDPSession
-from .media import DecodeError, FrameDecoder, FrameHub, ImageFormat
+from relay.browser.cdp import CDPClosed, CDPError, CDPSession
+from relay.video.frames import DecodeError, FrameDecoder, FrameHub, ImageFormat
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0

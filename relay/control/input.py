@@ -20,8 +20,8 @@ import logging
 import time
 from typing import Any
 
-from .cdp import CDPClosed, CDPError, CDPSession
-from .protocol import BUTTONS, Input, Key, Pointer, Text, Touch, Wheel
+from relay.browser.cdp import CDPClosed, CDPError, CDPSession
+from relay.control.protocol import BUTTONS, Input, Key, Pointer, Text, Touch, Wheel
 
 log = logging.getLogger(__name__)
 Command = tuple[str, dict[str, Any]]

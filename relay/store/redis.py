@@ -17,8 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .events import Event
-from .store import Store
+from relay.events import Event
+from relay.store.base import Store
 
 # redis-py's default pool holds 100 connections and raises beyond that; every SSE listener
 # holds one for pub/sub. A blocking pool makes a burst wait for a connection instead of failing.

@@ -21,7 +21,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from . import turbojpeg
+from relay.video import turbojpeg
 
 ImageFormat = Literal["jpeg", "png"]
 VIDEO_CLOCK_HZ = 90_000

@@ -9,16 +9,16 @@ import time
 
 import aiohttp
 
-from . import tokens
-from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
-from .config import Settings
-from .events import iso, iso_now
-from .live import CreateError, LinkRefused, LiveSession, SessionGone, ViewerRefused
-from .options import LiveOptions
-from .spectators import Spectator
-from .store import Store
-from .webhooks import WebhookSender
-from .whep import offered_video_codecs, pick_codecs
+from relay import tokens
+from relay.browser.cdp import CDPClosed, CDPConnection, CDPError, CDPSession
+from relay.config import Settings
+from relay.events import iso, iso_now
+from relay.sessions.options import LiveOptions
+from relay.sessions.session import CreateError, LinkRefused, LiveSession, SessionGone, ViewerRefused
+from relay.sessions.watchers import Spectator
+from relay.sessions.webhooks import WebhookSender
+from relay.store import Store
+from relay.webrtc.peer import offered_video_codecs, pick_codecs
 
 log = logging.getLogger(__name__)
 

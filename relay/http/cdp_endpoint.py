@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .browser import Chromium, launch_chromium
-from .cdp import MAX_MESSAGE_BYTES
-from .cdp_options import (
+from relay.browser.cdp import MAX_MESSAGE_BYTES
+from relay.browser.chromium import Chromium, launch_chromium
+from relay.http.cdp_options import (
     BROWSERLESS_REASONS,
     DOMAINS,
     CDPParamsError,
@@ -29,9 +29,9 @@ from .cdp_options import (
     Domain,
     parse_live_url_params,
 )
-from .live import CreateError
-from .manager import LiveManager
-from .store import Store
+from relay.sessions.manager import LiveManager
+from relay.sessions.session import CreateError
+from relay.store import Store
 
 log = logging.getLogger(__name__)
 _RESPONSE_ID = re.compile(r'\{"id":(\d+),')

@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .bitrate import BitrateController, ResendGate
-from .encoding import MIN_BITRATE_BPS, CodecName, Rung, VideoEncoder
-from .media import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
-from .scaling import PictureScaler
+from relay.video.bitrate import BitrateController, ResendGate
+from relay.video.encoding import MIN_BITRATE_BPS, CodecName, Rung, VideoEncoder
+from relay.video.frames import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
+from relay.video.scaling import PictureScaler
 
 log = logging.getLogger(__name__)
 HISTORY = 64

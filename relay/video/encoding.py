@@ -32,8 +32,8 @@ from typing import Literal
 import av
 from av.video.reformatter import VideoReformatter
 
-from .media import VIDEO_TIME_BASE, to_limited_yuv420p
-from .scaling import scaled_size
+from relay.video.frames import VIDEO_TIME_BASE, to_limited_yuv420p
+from relay.video.scaling import scaled_size
 
 log = logging.getLogger(__name__)
 CodecName = Literal["H264", "VP8"]

@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import protocol, tokens
-from .encoding import CodecName
-from .whep import ViewerPeer
+from relay import tokens
+from relay.control import protocol
+from relay.video.encoding import CodecName
+from relay.webrtc.peer import ViewerPeer
 
 if TYPE_CHECKING:
-    from .live import LiveSession
+    from relay.sessions.session import LiveSession
 
 log = logging.getLogger(__name__)
 MAX_WATCHERS = 50

@@ -17,18 +17,18 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from . import tokens
-from .cdp import CDPClosed, CDPError
-from .cdp_options import ConnectError, parse_connect_query
-from .cdp_proxy import BrowserPool, serve_connection
-from .config import Settings
-from .events import Reason, iso
-from .live import CreateError, LinkRefused, SessionGone, ViewerRefused
-from .manager import LiveManager
-from .options import OptionsError, parse_live_options
-from .spectators import WatchLimit
-from .store import MemoryStore, Store
-from .whep import MAX_SDP_BYTES, SDP_CONTENT_TYPE, OfferError
+from relay import tokens
+from relay.browser.cdp import CDPClosed, CDPError
+from relay.config import Settings
+from relay.events import Reason, iso
+from relay.http.cdp_endpoint import BrowserPool, serve_connection
+from relay.http.cdp_options import ConnectError, parse_connect_query
+from relay.sessions.manager import LiveManager
+from relay.sessions.options import OptionsError, parse_live_options
+from relay.sessions.session import CreateError, LinkRefused, SessionGone, ViewerRefused
+from relay.sessions.watchers import WatchLimit
+from relay.store import MemoryStore, Store
+from relay.webrtc.peer import MAX_SDP_BYTES, SDP_CONTENT_TYPE, OfferError
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def _viewer_html(settings: Settings) -> str:
 async def make_store(settings: Settings) -> Store:
     if settings.redis_url is None:
         return MemoryStore()
-    from .store_redis import RedisStore
+    from relay.store.redis import RedisStore
 
     store = RedisStore(settings.redis_url.value, settings.redis_prefix)
     try:

@@ -34,11 +34,11 @@ from aiortc.rtp import (
 )
 from aiortc.sdp import SessionDescription
 
-from . import playout
-from .config import Codec, IceServer
-from .encoding import CodecName
-from .fanout import PacketTrack, SessionVideo
-from .input import FloodGate, InputDispatcher
+from relay.config import Codec, IceServer
+from relay.control.input import FloodGate, InputDispatcher
+from relay.video.encoding import CodecName
+from relay.video.fanout import PacketTrack, SessionVideo
+from relay.webrtc import playout
 
 log = logging.getLogger(__name__)
 MAX_SDP_BYTES = 64 * 1024

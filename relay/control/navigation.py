@@ -15,13 +15,13 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import protocol
-from .capture import Screencast
-from .cdp import CDPClosed, CDPError
-from .input import InputDispatcher
+from relay.browser.cdp import CDPClosed, CDPError
+from relay.control import protocol
+from relay.control.input import InputDispatcher
+from relay.video.capture import Screencast
 
 if TYPE_CHECKING:
-    from .live import LiveSession
+    from relay.sessions.session import LiveSession
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 1.0

@@ -14,21 +14,22 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import protocol, tokens
-from .browser_ui import BrowserUI
-from .capture import CaptureOptions, Screencast
-from .cdp import CDPClosed, CDPConnection, CDPError, CDPSession
-from .encoding import CodecName, ladder
-from .events import Event, Reason, iso, iso_now, live_complete
-from .fanout import SessionVideo
-from .input import InputDispatcher, InputTranslator
-from .options import LiveOptions
-from .spectators import Spectators
-from .watch import PageWatcher
-from .whep import OfferError, ViewerPeer
+from relay import tokens
+from relay.browser.cdp import CDPClosed, CDPConnection, CDPError, CDPSession
+from relay.browser.probe import PageWatcher
+from relay.control import protocol
+from relay.control.input import InputDispatcher, InputTranslator
+from relay.control.navigation import BrowserUI
+from relay.events import Event, Reason, iso, iso_now, live_complete
+from relay.sessions.options import LiveOptions
+from relay.sessions.watchers import Spectators
+from relay.video.capture import CaptureOptions, Screencast
+from relay.video.encoding import CodecName, ladder
+from relay.video.fanout import SessionVideo
+from relay.webrtc.peer import OfferError, ViewerPeer
 
 if TYPE_CHECKING:
-    from .manager import LiveManager
+    from relay.sessions.manager import LiveManager
 
 log = logging.getLogger(__name__)
 Status = Literal["pending", "live", "reconnecting", "ended"]

@@ -1,0 +1,2 @@
+"""Control: the viewer's data-channel protocol, input sent to the page with CDP ``Input.*``,
+and the browser interface (address, history, tabs) of ``showBrowserInterface``."""
