@@ -1,34 +1,24 @@
-"""live-relay: hand a live Chromium page to a person over WebRTC, behind a one-time link."""
+"""live-relay: hand a live Chromium page to a person over WebRTC, behind a one-time link.
 
-from relay.client import Live, LiveRelay, LiveRelayError, Outcome, request_human
-from relay.config import ConfigError, Settings, load_settings
+The top-level package is the SDK for scripts; importing it loads neither aiortc, PyAV nor the
+server. The service lives in the subpackages (``relay.http`` assembles it; ``docs/
+architecture.md`` says which package owns what).
+"""
+
+from relay.client import Live, LiveRelay, Outcome, request_human
+from relay.errors import LiveRelayError, RelayError
 from relay.events import Event, EventType, Reason
-from relay.http.app import create_app, start_server
-from relay.sessions.manager import LiveManager
-from relay.sessions.options import LiveOptions, OptionsError, parse_live_options
-from relay.sessions.session import LiveSession
-from relay.store import MemoryStore, Store
 
 __all__ = [
-    "ConfigError",
     "Event",
     "EventType",
     "Live",
-    "LiveManager",
-    "LiveOptions",
     "LiveRelay",
     "LiveRelayError",
-    "LiveSession",
-    "MemoryStore",
-    "OptionsError",
     "Outcome",
     "Reason",
-    "Settings",
-    "Store",
-    "create_app",
-    "load_settings",
-    "parse_live_options",
+    "RelayError",
+    "__version__",
     "request_human",
-    "start_server",
 ]
 __version__ = "0.1.0"

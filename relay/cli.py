@@ -9,9 +9,10 @@ import signal
 import sys
 from pathlib import Path
 
-from relay.browser.cdp import CDPClosed, CDPConnection, CDPError
-from relay.browser.chromium import ChromiumNotFound, launch_chromium
-from relay.config import ConfigError, Settings, add_arguments, load_settings
+from relay.browser.cdp import CDPConnection
+from relay.browser.chromium import launch_chromium
+from relay.config import Settings, add_arguments, load_settings
+from relay.errors import CDPClosed, CDPError, ChromiumNotFound, ConfigError
 from relay.http.app import MANAGER, STORE, RunningServer, start_server
 from relay.sessions.options import LiveOptions
 

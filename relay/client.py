@@ -25,15 +25,12 @@ from typing import Any
 
 import aiohttp
 
+from relay.errors import LiveRelayError
 from relay.events import Event, Reason
 
 __all__ = ["Live", "LiveRelay", "LiveRelayError", "Outcome", "request_human"]
 
 Notify = Callable[[str], Awaitable[Any]] | str | Sequence[str | dict[str, str]]
-
-
-class LiveRelayError(Exception):
-    """The relay refused a request, or the SDK lacks something it needs (the message says what)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +118,8 @@ class LiveRelay:
             data = await resp.json(content_type=None)
             if resp.status >= 400:
                 raise LiveRelayError(f"{method} {path}: HTTP {resp.status}: {data.get('error')}")
+            if not isinstance(data, dict):
+                raise LiveRelayError(f"{method} {path}: the relay answered {type(data).__name__}")
             return data
 
     async def live(

@@ -12,47 +12,19 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks
+from relay.errors import ConfigError
+from relay.sessions.settings import SessionSettings
+from relay.sessions.webhooks import Webhook, parse_webhooks
+from relay.tokens import Secret
+from relay.webrtc.ice import IceServer, parse_ice_servers
+from relay.webrtc.sdp import CODECS, Codec
 
-Codec = Literal["auto", "h264", "vp8"]
-CODECS: tuple[Codec, ...] = ("auto", "h264", "vp8")
-
-DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-
-
-class ConfigError(ValueError):
-    """A setting has a value the relay cannot use."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A string that never shows itself in ``repr`` or logs."""
-
-    value: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class IceServer:
-    urls: tuple[str, ...]
-    username: str | None = None
-    credential: Secret | None = None
-
-    def to_browser(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"urls": list(self.urls)}
-        if self.username is not None:
-            out["username"] = self.username
-        if self.credential is not None:
-            out["credential"] = self.credential.value
-        return out
+# The viewer ships inside the package (package data), so an installed wheel serves it too.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 @dataclass(frozen=True)
@@ -87,6 +59,22 @@ class Settings:
             return self.public_base_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def sessions(self) -> SessionSettings:
+        """The part of the settings that live sessions use."""
+        return SessionSettings(
+            base_url=self.base_url,
+            link_ttl_s=self.link_ttl_s,
+            reconnect_grace_s=self.reconnect_grace_s,
+            max_session_s=self.max_session_s,
+            viewer_idle_s=self.viewer_idle_s,
+            result_retention_s=self.result_retention_s,
+            ice_servers=self.ice_servers,
+            codec=self.codec,
+            notify=self.notify,
+            webhook_secret=self.webhook_secret,
+        )
 
     def check_bind(self) -> None:
         """Refuse to expose an unauthenticated API beyond this machine."""
@@ -135,7 +123,7 @@ def _keys(raw: str) -> tuple[Secret, ...]:
 def _codec(raw: str) -> Codec:
     if raw not in CODECS:
         raise ValueError(f"must be one of {', '.join(CODECS)}")
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 def _url(raw: str) -> str:
@@ -164,35 +152,7 @@ def _webhooks(raw: str) -> tuple[Webhook, ...]:
     data = (
         json.loads(raw) if raw.startswith("[") else [u.strip() for u in raw.split(",") if u.strip()]
     )
-    try:
-        return parse_webhooks(data)
-    except WebhookError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
-    """Parse the JSON browsers take: ``[{"urls": ..., "username": ..., "credential": ...}]``."""
-    if not raw.strip():
-        return ()
-    data = json.loads(raw)
-    if not isinstance(data, list):
-        raise ValueError("must be a JSON list of {urls, username?, credential?}")
-    servers = []
-    for item in data:
-        if not isinstance(item, dict) or "urls" not in item:
-            raise ValueError("each ICE server needs 'urls'")
-        urls = item["urls"]
-        urls = (urls,) if isinstance(urls, str) else tuple(urls)
-        if not urls or not all(
-            isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns")
-            for u in urls
-        ):
-            raise ValueError(f"bad ICE server urls {urls!r}: use stun:, turn: or turns:")
-        cred = item.get("credential")
-        servers.append(
-            IceServer(urls, item.get("username"), Secret(cred) if cred is not None else None)
-        )
-    return tuple(servers)
+    return parse_webhooks(data)  # a WebhookError is a ValueError: reported as the others
 
 
 @dataclass(frozen=True)
@@ -370,7 +330,7 @@ def reference_table() -> str:
     for opt in OPTIONS:
         value = getattr(defaults, opt.name)
         if opt.name == "web_dir":
-            shown = "`web/` in the checkout"
+            shown = "the viewer inside the package (`relay/web/`)"
         elif value in (None, "", ()):
             shown = "none"
         else:

@@ -1,4 +1,6 @@
-"""Event names and payloads shared by Redis, server-sent events and (later) webhooks."""
+"""Event names, end reasons and payloads, shared by Redis, server-sent events, the CDP
+endpoint and webhooks. ``END_REASONS`` is the one list of why a session can end: the Python
+reads it, and the viewer gets it with its configuration."""
 
 from __future__ import annotations
 
@@ -8,14 +10,23 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 EventType = Literal[
-    "viewerConnected", "viewerDisconnected", "humanInteracted", "captchaFound", "liveComplete"
-]
+    "linkReady", "viewerConnected", "viewerDisconnected", "humanInteracted", "captchaFound",
+    "liveComplete",
+]  # fmt: skip
 Reason = Literal[
     "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet"
 ]
-REASONS: tuple[Reason, ...] = (
-    "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet",
-)  # fmt: skip
+# Every end reason, with what the viewer tells the person when the session ends for it.
+END_REASONS: dict[Reason, str] = {
+    "done": "Done. You can close this tab.",
+    "failed": "Marked as not completed. You can close this tab.",
+    "closed": "This live session was closed.",
+    "timeout": "Time is up: this live session has ended.",
+    "expired": "This link has expired: ask for a new one.",
+    "targetClosed": "The page was closed on the other side.",
+    "cancelled": "This live session was ended by its owner.",
+    "conditionMet": "All set: the task is complete. You can close this tab.",
+}
 FINAL_EVENT: EventType = "liveComplete"
 
 
@@ -61,6 +72,14 @@ class Event:
 
     def sse(self) -> bytes:
         return f"event: {self.type}\ndata: {self.to_json()}\n\n".encode()
+
+
+def link_ready(live_id: str, url: str, expires_at: float, instructions: str) -> Event:
+    """For webhooks only: a person can be sent the link now."""
+    data: dict[str, Any] = {"liveURL": url, "expiresAt": iso(expires_at)}
+    if instructions:
+        data["instructions"] = instructions
+    return Event(type="linkReady", id=live_id, at=iso_now(), data=data)
 
 
 def live_complete(live_id: str, reason: Reason, detail: str | None = None) -> Event:

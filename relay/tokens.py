@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass, field
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) is 43 characters of the URL-safe base64 alphabet, unpadded.
@@ -46,3 +47,16 @@ def same_secret(given: str, expected_hash: str) -> bool:
 def redact(text: str) -> str:
     """Strip anything shaped like a token from a string bound for a log line."""
     return _TOKEN_RE.sub("[token]", text)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in ``repr`` or logs (API keys, Redis URLs, TURN
+    credentials, webhook keys); ``value`` is the string itself."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__

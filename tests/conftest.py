@@ -18,11 +18,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from relay.browser.cdp import CDPConnection, CDPError, CDPSession
+from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.chromium import Chromium, launch_chromium
-from relay.config import Secret, Settings
+from relay.config import Settings
+from relay.errors import CDPError
 from relay.http.app import MANAGER, RunningServer, start_server
 from relay.sessions.session import LiveSession
+from relay.tokens import Secret
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Host candidates without mDNS names: on loopback the relay must see plain addresses.

@@ -8,8 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.config import ConfigError, Secret, Settings, load_settings, parse_ice_servers
+from relay.config import Settings, load_settings
+from relay.errors import ConfigError
 from relay.http.app import MANAGER, RunningServer
+from relay.tokens import Secret
+from relay.webrtc.ice import parse_ice_servers
 
 from .conftest import SourcePage, StartRelay, create_live
 

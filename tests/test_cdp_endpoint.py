@@ -16,10 +16,11 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from relay.browser.cdp import CDPConnection, CDPSession
-from relay.config import Secret
+from relay.browser.pool import BrowserPool
+from relay.errors import ConnectError, PoolFull, PoolTimeout
 from relay.http.app import MANAGER, POOL, RunningServer
-from relay.http.cdp_endpoint import BrowserPool, PoolFull, PoolTimeout
-from relay.http.cdp_options import ConnectError, parse_connect_query
+from relay.http.cdp_options import parse_connect_query
+from relay.tokens import Secret
 
 from .conftest import StartRelay, ViewerBrowser, eventually, local_site, wait_playing
 from .test_control import FORM_PAGE, centre, settled, to_client, wait_source

@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import async_playwright
 
-from relay.config import Secret
 from relay.http.cdp_options import BROWSERLESS_REASONS
+from relay.tokens import Secret
 
 from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
 from .test_events import first_final_on_redis, read_sse

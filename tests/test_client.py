@@ -9,9 +9,10 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from relay.browser.chromium import QUIET_FLAGS, find_chromium
-from relay.client import LiveRelay, LiveRelayError, devtools_endpoint, request_human
-from relay.config import Secret
+from relay.client import LiveRelay, devtools_endpoint, request_human
+from relay.errors import LiveRelayError
 from relay.sessions.webhooks import verify
+from relay.tokens import Secret
 
 from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
 from .test_control import FORM_PAGE

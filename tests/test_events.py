@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Page
 
-from relay.config import Secret
 from relay.http.app import RunningServer
+from relay.tokens import Secret
 
 from .conftest import (
     REDIS_URL,

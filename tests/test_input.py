@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.control import protocol
-from relay.control.input import FloodGate, InputTranslator, _coalesce, virtual_key_code
+from relay.control.input import InputTranslator, _coalesce, virtual_key_code
 from relay.control.protocol import Key, Pointer, Text, Touch, Wheel
+from relay.webrtc.flood import FloodGate
 
 
 def key(k: str, code: str = "", mods: int = 0, down: bool = True) -> Key:

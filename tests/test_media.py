@@ -10,10 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from relay.browser.cdp import CDPClosed, CDPConnection, CDPError
+from relay.browser.cdp import CDPConnection
+from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video import turbojpeg
 from relay.video.capture import CaptureOptions, Screencast
-from relay.video.frames import DecodeError, FrameDecoder, FrameHub, to_limited_yuv420p
+from relay.video.frames import FrameDecoder, FrameHub, to_limited_yuv420p
 
 from .conftest import SourcePage, eventually
 

@@ -7,9 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay import tokens
-from relay.config import ConfigError, Secret, load_settings, parse_ice_servers
-from relay.sessions.options import OptionsError, parse_live_options
-from relay.webrtc.peer import OfferError, pick_codecs
+from relay.config import load_settings
+from relay.errors import ConfigError, OfferError, OptionsError
+from relay.sessions.options import parse_live_options
+from relay.tokens import Secret
+from relay.webrtc.ice import parse_ice_servers
+from relay.webrtc.sdp import pick_codecs
 
 
 def test_settings_from_env_and_flags() -> None:

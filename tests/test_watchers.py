@@ -36,8 +36,8 @@ async def test_watchers_share_the_controllers_encoding_and_cannot_act(
             await bot.connect(http)
         await eventually(lambda: all(b.frames > 0 for b in bots))
         await eventually(lambda: session.state()["watcherCount"] == 4)
-        assert list(session.video.streams) == ["H264"]  # one encoder for all five viewers
-        assert len(session.video.streams["H264"].tracks) == 5
+        assert list(session.page.video.streams) == ["H264"]  # one encoder for all five viewers
+        assert len(session.page.video.streams["H264"].tracks) == 5
         frame = bots[0].last_frame
         assert frame is not None and frame.width > 0
         # A spent watch link is refused like any used link.

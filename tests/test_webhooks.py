@@ -11,8 +11,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from relay.config import ConfigError, Secret, load_settings
-from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks, sign, verify
+from relay.config import load_settings
+from relay.errors import ConfigError, WebhookError
+from relay.sessions.webhooks import Webhook, parse_webhooks, sign, verify
+from relay.tokens import Secret
 
 from .conftest import SourcePage, StartRelay, ViewerBrowser, create_live, local_site, wait_playing
 
@@ -100,7 +102,9 @@ async def test_link_ready_tells_the_person_and_the_outcome_follows(
     assert "Approve the payment" in chat[0]["json"]["text"]
     assert chat[1]["json"]["text"].endswith("ended: done.")
     flaky = await receiver.wait("flaky", 3)  # 503 once, then both deliveries go through
-    assert [c["json"]["type"] for c in flaky] == ["linkReady", "linkReady", "liveComplete"]
+    types = [c["json"]["type"] for c in flaky]
+    # The retry of linkReady and the outcome are separate deliveries: either may land first.
+    assert types[0] == "linkReady" and sorted(types[1:]) == ["linkReady", "liveComplete"]
 
 
 async def test_a_slow_receiver_never_holds_up_the_session(

@@ -18,23 +18,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from relay.errors import CDPClosed, CDPError
+
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], None]
 EndReason = Literal["detached", "crashed", "disconnected"]
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a PNG screencast frame of a large page is a few MB
-
-
-class CDPError(Exception):
-    """The browser answered a command with an error."""
-
-    def __init__(self, method: str, code: int, message: str) -> None:
-        super().__init__(f"{method}: {message} ({code})")
-        self.method, self.code, self.message = method, code, message
-
-
-class CDPClosed(ConnectionError):
-    """The connection to the browser is gone (or the target went away)."""
 
 
 async def resolve_endpoint(endpoint: str, http: aiohttp.ClientSession) -> str:
@@ -129,20 +119,20 @@ class CDPConnection:
             else:
                 fut.set_result(data.get("result") or {})
             return
-        method = data.get("method")
-        if not isinstance(method, str):
+        event = data.get("method")
+        if not isinstance(event, str):
             return
         params = data.get("params") or {}
         session_id = data.get("sessionId")
-        if method == "Target.detachedFromTarget" and session_id is None:
+        if event == "Target.detachedFromTarget" and session_id is None:
             session = self._sessions.pop(params.get("sessionId", ""), None)
             if session is not None:
                 session._end("detached")
-        for handler in list(self._handlers.get((session_id, method), ())):
+        for handler in list(self._handlers.get((session_id, event), ())):
             try:
                 handler(params)
             except Exception:
-                log.exception("cdp: handler for %s failed", method)
+                log.exception("cdp: handler for %s failed", event)
 
     def _fail_all(self, exc: CDPClosed) -> None:
         for _method, fut in self._pending.values():

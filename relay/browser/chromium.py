@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relay.errors import ChromiumNotFound
+
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -46,10 +48,6 @@ QUIET_FLAGS = (
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
 
-class ChromiumNotFound(FileNotFoundError):
-    pass
-
-
 def _playwright_candidates() -> list[str]:
     roots = [
         os.environ.get("PLAYWRIGHT_BROWSERS_PATH", ""),
@@ -77,9 +75,9 @@ def find_chromium(explicit: str | None = None) -> str:
     candidates = _playwright_candidates()
     tried.append("Playwright browsers in ~/.cache/ms-playwright and $PLAYWRIGHT_BROWSERS_PATH")
     for name in SYSTEM_NAMES:
-        path = shutil.which(name)
-        if path:
-            candidates.append(path)
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
     tried.append("PATH: " + ", ".join(SYSTEM_NAMES))
     candidates.extend(SYSTEM_PATHS)
     tried.extend(SYSTEM_PATHS)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from relay.browser.cdp import CDPClosed, CDPError, CDPSession
+from relay.browser.cdp import CDPSession
+from relay.errors import CDPClosed, CDPError, OptionsError
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.5
@@ -91,7 +92,7 @@ class PageWatcher:
             return
         state = await self._probe()
         if state is not None and state.get("sel") == "invalid":
-            raise ValueError("completeWhen.selector is not a valid CSS selector")
+            raise OptionsError("completeWhen.selector is not a valid CSS selector")
 
     async def _probe(self) -> dict[str, Any] | None:
         try:

@@ -4,7 +4,7 @@
 remembers what is held (keys, buttons, touches) so all of it can be released when the viewer
 leaves. ``InputDispatcher`` sends them in order on one CDP session, coalescing pointer moves,
 wheel steps and touch moves so a fast hand cannot flood the page; presses, releases, keys and
-text are never dropped or reordered. ``FloodGate`` is the per-viewer rate limit.
+text are never dropped or reordered. (The per-viewer rate limit is ``relay.webrtc.flood``.)
 
 Known traps handled here: printable keys and Enter need ``keyDown`` *with* ``text`` (a
 ``rawKeyDown`` types nothing); non-printable keys need ``windowsVirtualKeyCode`` (Backspace does
@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from typing import Any
 
-from relay.browser.cdp import CDPClosed, CDPError, CDPSession
+from relay.browser.cdp import CDPSession
 from relay.control.protocol import BUTTONS, Input, Key, Pointer, Text, Touch, Wheel
+from relay.errors import CDPClosed, CDPError
 
 log = logging.getLogger(__name__)
 Command = tuple[str, dict[str, Any]]
@@ -202,33 +202,6 @@ def _coalesce(last: Input, new: Input) -> Input | None:
         if last.kind == new.kind == "move" and same_fingers:
             return new
     return None
-
-
-class FloodGate:
-    """Token bucket: ``rate_per_s`` on average, bursts of ``burst``. ``allow()`` says whether a
-    message may pass; ``flooding`` turns true once ``tolerance`` messages in a row were refused.
-    """
-
-    def __init__(self, rate_per_s: float = 200, burst: float = 400, tolerance: int = 200) -> None:
-        self.rate, self.burst, self.tolerance = rate_per_s, burst, tolerance
-        self.tokens = burst
-        self.stamp = time.monotonic()
-        self.refused_in_a_row = 0
-
-    def allow(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            self.refused_in_a_row = 0
-            return True
-        self.refused_in_a_row += 1
-        return False
-
-    @property
-    def flooding(self) -> bool:
-        return self.refused_in_a_row >= self.tolerance
 
 
 class InputDispatcher:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from relay.errors import ProtocolError
+
 VERSION = 1
 MAX_MESSAGE_BYTES = 4096
 MAX_TEXT_CHARS = 1000
@@ -20,10 +22,6 @@ MAX_COORD = 100_000.0
 MAX_DELTA = 100_000.0
 MODIFIER_MASK = 15  # Alt 1, Ctrl 2, Meta 4, Shift 8
 BUTTONS = ("left", "middle", "right", "back", "forward")  # DOM MouseEvent.button 0-4
-
-
-class ProtocolError(ValueError):
-    """A data-channel message that is malformed, too large, or of an unknown type."""
 
 
 @dataclass(frozen=True)

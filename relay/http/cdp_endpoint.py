@@ -21,60 +21,23 @@ from aiohttp import web
 
 from relay.browser.cdp import MAX_MESSAGE_BYTES
 from relay.browser.chromium import Chromium, launch_chromium
+from relay.browser.pool import BrowserPool
+from relay.errors import CDPParamsError, PoolFull, PoolTimeout, RelayError
 from relay.http.cdp_options import (
     BROWSERLESS_REASONS,
     DOMAINS,
-    CDPParamsError,
     ConnectOptions,
     Domain,
     parse_live_url_params,
 )
 from relay.sessions.manager import LiveManager
-from relay.sessions.session import CreateError
 from relay.store import Store
 
 log = logging.getLogger(__name__)
 _RESPONSE_ID = re.compile(r'\{"id":(\d+),')
 _ATTACHED = '{"method":"Target.attachedToTarget"'
 LIVE_METHODS = {f"{d}.{m}" for d in DOMAINS for m in ("liveURL", "closeLiveURL")}
-
-
-class PoolFull(Exception):
-    """Every browser slot is busy and the queue is full (HTTP 429)."""
-
-
-class PoolTimeout(Exception):
-    """A queued connection waited longer than its timeout (HTTP 408)."""
-
-
-class BrowserPool:
-    """At most ``size`` managed browsers at once, and at most ``queue`` connections waiting."""
-
-    def __init__(self, size: int, queue: int) -> None:
-        self._slots = asyncio.Semaphore(size)
-        self.size, self.queue_limit = size, queue
-        self.waiting = 0
-        self.running = 0
-
-    async def acquire(self, timeout_s: float) -> None:
-        if self._slots.locked():
-            if self.waiting >= self.queue_limit:
-                raise PoolFull
-            self.waiting += 1
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise PoolTimeout from None
-            finally:
-                self.waiting -= 1
-        else:
-            await self._slots.acquire()
-        self.running += 1
-
-    def release(self) -> None:
-        self.running -= 1
-        self._slots.release()
+INVALID_PARAMS, SERVER_ERROR = -32602, -32000  # JSON-RPC error codes, as CDP uses them
 
 
 @dataclass
@@ -163,9 +126,9 @@ class ProxyConnection:
             else:
                 reply["result"] = await self._close_live_url(data.get("params"))
         except CDPParamsError as exc:
-            reply["error"] = {"code": -32602, "message": str(exc)}
-        except CreateError as exc:
-            reply["error"] = {"code": -32000, "message": str(exc)}
+            reply["error"] = {"code": INVALID_PARAMS, "message": str(exc)}
+        except RelayError as exc:  # the browser or target cannot be used: a server error
+            reply["error"] = {"code": SERVER_ERROR, "message": str(exc)}
         await self.to_client(reply)
 
     async def _live_url(

@@ -13,13 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from relay.sessions.options import (
-    MAX_TIMEOUT_MS,
-    LiveOptions,
-    OptionsError,
-    check_unknown,
-    view_options,
-)
+from relay.errors import CDPParamsError, ConnectError, OptionsError
+from relay.events import Reason
+from relay.sessions.options import MAX_TIMEOUT_MS, LiveOptions, check_unknown, view_options
 
 Domain = Literal["Browserless", "LiveRelay"]
 DOMAINS: tuple[Domain, ...] = ("Browserless", "LiveRelay")
@@ -31,7 +27,7 @@ RESERVED_SWITCHES = (
     "--remote-debugging-pipe",
 )
 # Our reasons in browserless' vocabulary, for events on the CDP session.
-BROWSERLESS_REASONS = {
+BROWSERLESS_REASONS: dict[Reason, str] = {
     "done": "userDone",
     "conditionMet": "userDone",
     "failed": "userFailed",
@@ -41,14 +37,6 @@ BROWSERLESS_REASONS = {
     "timeout": "timeout",
     "expired": "timeout",
 }
-
-
-class CDPParamsError(ValueError):
-    """Bad parameters of a live-view command; answered as a CDP error, never a dropped socket."""
-
-
-class ConnectError(ValueError):
-    """A bad query string on the CDP endpoint; answered with HTTP 400."""
 
 
 @dataclass(frozen=True)

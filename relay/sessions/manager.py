@@ -10,23 +10,37 @@ import time
 import aiohttp
 
 from relay import tokens
-from relay.browser.cdp import CDPClosed, CDPConnection, CDPError, CDPSession
-from relay.config import Settings
-from relay.events import iso, iso_now
+from relay.browser.cdp import CDPConnection, CDPSession
+from relay.errors import (
+    BrowserUnreachable,
+    CDPClosed,
+    CDPError,
+    LinkRefused,
+    SessionGone,
+    TargetNotFound,
+    TargetUnusable,
+    ViewerRefused,
+)
+from relay.events import link_ready
 from relay.sessions.options import LiveOptions
-from relay.sessions.session import CreateError, LinkRefused, LiveSession, SessionGone, ViewerRefused
+from relay.sessions.record import SessionRecord
+from relay.sessions.session import LiveSession
+from relay.sessions.settings import SessionSettings
 from relay.sessions.watchers import Spectator
 from relay.sessions.webhooks import WebhookSender
-from relay.store import Store
-from relay.webrtc.peer import offered_video_codecs, pick_codecs
+from relay.store.base import Store
+from relay.webrtc.sdp import codecs_for
 
 log = logging.getLogger(__name__)
+VIEWER_MEMORY_S = 600.0  # how long a viewer coming back after the end still learns why
 
 
 class LiveManager:
     """Creates live sessions and routes links and viewers to them (this node's sessions)."""
 
-    def __init__(self, settings: Settings, store: Store, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, settings: SessionSettings, store: Store, http: aiohttp.ClientSession
+    ) -> None:
         self.settings, self.store, self.http = settings, store, http
         secret = settings.webhook_secret.value if settings.webhook_secret else None
         self.webhooks = WebhookSender(http, secret)
@@ -36,32 +50,35 @@ class LiveManager:
         self._by_watch_digest: dict[str, LiveSession] = {}
 
     def _forget(self, session: LiveSession) -> None:
+        """A session ended: it takes no more links; its viewers still learn why, for a while."""
         self.sessions.pop(session.id, None)
         self._by_digest.pop(session.digest, None)
         for digest in [d for d, s in self._by_watch_digest.items() if s is session]:
             del self._by_watch_digest[digest]
         loop = asyncio.get_running_loop()
-        for viewer_id in [session.viewer_id, *session.spectators.by_id]:
-            if viewer_id:
-                # A viewer coming back after the end still learns why it ended, for a while.
-                loop.call_later(
-                    min(self.settings.result_retention_s, 600), self._by_viewer.pop, viewer_id, None
-                )
+        for viewer_id in session.viewer_ids():
+            delay = min(self.settings.result_retention_s, VIEWER_MEMORY_S)
+            loop.call_later(delay, self._by_viewer.pop, viewer_id, None)
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
         try:
             conn = await CDPConnection.connect(options.browser_ws_endpoint, self.http)
         except (CDPClosed, ValueError) as exc:
-            raise CreateError(502, f"cannot reach the browser: {tokens.redact(str(exc))}") from None
+            raise BrowserUnreachable(
+                f"cannot reach the browser: {tokens.redact(str(exc))}"
+            ) from None
         try:
             target = await self._attach(conn, options.target_id)
             token, live_id = tokens.new_token(), tokens.new_id()
             digest = tokens.token_hash(token)
-            session = LiveSession(self, live_id, digest, options, conn, target)
-            try:
-                await session.watcher.check_selector()
-            except ValueError as exc:
-                raise CreateError(400, str(exc)) from None
+            hooks = options.notify or self.settings.notify
+            record = SessionRecord(
+                self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id[:8]
+            )
+            session = LiveSession(
+                live_id, digest, options, conn, target, self.settings, record, self._forget
+            )
+            await session.watcher.check_selector()
             await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
             await session.save()
         except BaseException:
@@ -70,13 +87,8 @@ class LiveManager:
         self.sessions[live_id] = session
         self._by_digest[digest] = session
         session.start()
-        ready = {
-            "type": "linkReady", "id": live_id, "at": iso_now(), "liveURL": self.live_url(token),
-            "expiresAt": iso(session.link_expires_at),
-        }  # fmt: skip
-        if options.instructions:
-            ready["instructions"] = options.instructions
-        self.webhooks.send(session.hooks, ready)
+        url, expires_at = self.live_url(token), session.life.link_expires_at
+        record.notify(link_ready(live_id, url, expires_at, options.instructions))
         log.info("live %s: created for target %s", live_id[:8], target.target_id)
         return session, token
 
@@ -86,54 +98,54 @@ class LiveManager:
                 infos = (await conn.send("Target.getTargets")).get("targetInfos", [])
                 pages = [t for t in infos if t.get("type") == "page"]
                 if not pages:
-                    raise CreateError(400, "the browser has no page to show; pass targetId")
+                    raise TargetUnusable("the browser has no page to show; pass targetId")
                 target_id = pages[0]["targetId"]
             else:
                 info = await conn.send("Target.getTargetInfo", {"targetId": target_id})
                 kind = info.get("targetInfo", {}).get("type")
                 if kind != "page":
-                    raise CreateError(400, f"target {target_id} is a {kind}, not a page")
+                    raise TargetUnusable(f"target {target_id} is a {kind}, not a page")
             target = await conn.attach(target_id)
             with contextlib.suppress(CDPError):
                 await target.send("Inspector.enable")  # for Inspector.targetCrashed
             return target
         except CDPError as exc:
-            raise CreateError(404, f"no such target in that browser: {exc.message}") from None
+            raise TargetNotFound(f"no such target in that browser: {exc.message}") from None
         except (CDPClosed, TimeoutError) as exc:
-            raise CreateError(502, f"the browser stopped answering: {exc}") from None
+            raise BrowserUnreachable(f"the browser stopped answering: {exc}") from None
 
     def warm_up(self, token: str) -> None:
-        """The viewer page of a live link is loading: start the screencast now, so frames are
-        decoded by the time its offer arrives (page load and ICE take a few hundred ms)."""
+        """The viewer page of a live link is loading: start the screencast now."""
         if not tokens.looks_like_token(token):
             return
         digest = tokens.token_hash(token)
         session = self._by_digest.get(digest) or self._by_watch_digest.get(digest)
-        if session is not None and session._finish is None:
-            session.warm_up()
+        if session is not None and not session.ended:
+            session.page.warm_up()
 
     def watch_link(self, session: LiveSession) -> tuple[str, float]:
         """A one-time view-only link to a session: (URL, expiry). Raises ``WatchLimit``."""
-        token, expires_at = session.spectators.new_link(self.settings.link_ttl_s)
+        token, expires_at = session.watchers.new_link(
+            self.settings.link_ttl_s, session.deadline()[0]
+        )
         self._by_watch_digest[tokens.token_hash(token)] = session
         return self.live_url(token), expires_at
 
     async def _redeem_watch(
         self, session: LiveSession, digest: str, offer: str
     ) -> tuple[LiveSession, str, str, str]:
-        if session._finish is not None:
+        if session.ended:
             raise LinkRefused
-        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
-        expires_at = session.spectators.links.get(digest, 0.0)
-        if not session.spectators.spend(digest):
-            self._by_watch_digest.pop(digest, None)
-            raise LinkRefused
+        codecs = codecs_for(offer, self.settings.codec)
         self._by_watch_digest.pop(digest, None)
+        expires_at = session.watchers.spend(digest)
+        if expires_at is None:
+            raise LinkRefused
         try:
-            watcher_id, credential, answer = await session.spectators.join(offer, codecs)
+            watcher_id, credential, answer = await session.watchers.join(offer, codecs)
         except BaseException:
-            if session._finish is None:  # nothing was shown: the link stays good
-                session.spectators.give_back(digest, expires_at)
+            if not session.ended:  # nothing was shown: the link stays good
+                session.watchers.give_back(digest, expires_at)
                 self._by_watch_digest[digest] = session
             raise
         self._by_viewer[watcher_id] = session
@@ -146,9 +158,9 @@ class LiveManager:
         if watched is not None:
             return await self._redeem_watch(watched, digest, offer)
         session = self._by_digest.get(digest)
-        if session is None or not session.link_valid:
+        if session is None or not session.life.link_valid():
             raise LinkRefused
-        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        codecs = codecs_for(offer, self.settings.codec)
         if await self.store.consume_link(digest) is None:
             raise LinkRefused
         self._by_digest.pop(digest, None)
@@ -158,9 +170,9 @@ class LiveManager:
         except BaseException:
             # Nothing was shown to anyone: give the link back rather than lose it (unless the
             # session ended meanwhile, when there is nothing left to give back).
-            session._credential_hash = session.viewer_id = None
-            remaining = session.link_expires_at - time.time()
-            if session._finish is None and remaining > 0:
+            session.forget_viewer()
+            remaining = session.life.link_expires_at - time.time()
+            if not session.ended and remaining > 0:
                 self._by_digest[digest] = session
                 await self.store.put_link(digest, session.id, remaining)
             raise
@@ -177,20 +189,20 @@ class LiveManager:
             raise ViewerRefused
         spectator = None
         if viewer_id != session.viewer_id:
-            spectator = session.spectators.check(viewer_id, credential)
+            spectator = session.watchers.check(viewer_id, credential)
             if spectator is None:
                 raise ViewerRefused
         else:
             session.check_credential(credential)
-        if session._finish is not None:
+        if session.ended:
             raise SessionGone(session.reason)
         return session, spectator
 
     async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:
         session, spectator = self.viewer_session(viewer_id, credential)
-        codecs = pick_codecs(offered_video_codecs(offer), self.settings.codec)
+        codecs = codecs_for(offer, self.settings.codec)
         if spectator is not None:
-            return await session.spectators.connect(spectator, offer, codecs)
+            return await session.watchers.connect(spectator, offer, codecs)
         return await session.attach_viewer(offer, codecs)
 
     def live_url(self, token: str) -> str:

@@ -11,15 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from relay.browser.probe import CompleteWhen
-from relay.sessions.webhooks import Webhook, WebhookError, parse_webhooks
+from relay.errors import OptionsError
+from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.video.frames import ImageFormat
 
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 DEFAULT_QUALITY = 70
-
-
-class OptionsError(ValueError):
-    """A request option is missing, of the wrong type or out of range."""
 
 
 @dataclass(frozen=True)
@@ -109,16 +106,9 @@ def view_options(
         interactable=_bool(body, "interactable", True),
         instructions=instructions,
         complete_when=_complete_when(body.get("completeWhen")),
-        notify=_notify(body.get("notify")),
+        notify=parse_webhooks(body.get("notify")),
         show_browser_interface=_bool(body, "showBrowserInterface", False),
     )
-
-
-def _notify(raw: Any) -> tuple[Webhook, ...]:
-    try:
-        return parse_webhooks(raw)
-    except WebhookError as exc:
-        raise OptionsError(str(exc)) from None
 
 
 def _complete_when(raw: Any) -> CompleteWhen | None:

@@ -24,15 +24,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from relay.errors import WebhookError
+
 log = logging.getLogger(__name__)
 Format = Literal["json", "slack"]
 MAX_WEBHOOKS = 5
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 ATTEMPT_TIMEOUT_S = 10.0
-
-
-class WebhookError(ValueError):
-    """A ``notify`` entry that is not a usable webhook."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +99,6 @@ class WebhookSender:
     def __init__(self, http: aiohttp.ClientSession, secret: str | None) -> None:
         self.http, self.secret = http, secret
         self._tasks: set[asyncio.Task[None]] = set()
-        self.delivered = 0
-        self.failed = 0
 
     def send(self, hooks: tuple[Webhook, ...], payload: dict[str, Any]) -> None:
         for hook in hooks:
@@ -126,7 +122,6 @@ class WebhookSender:
                     timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S), allow_redirects=False,
                 ) as resp:  # fmt: skip
                     if 200 <= resp.status < 300:
-                        self.delivered += 1
                         return
                     if 400 <= resp.status < 500 and resp.status not in (408, 425, 429):
                         log.warning("webhook %s refused %s: HTTP %d", _host(hook.url),
@@ -137,7 +132,6 @@ class WebhookSender:
                 problem = type(exc).__name__
             log.info("webhook %s: %s attempt %d failed (%s)", _host(hook.url), payload["type"],
                      attempt + 1, problem)  # fmt: skip
-        self.failed += 1
         log.warning("webhook %s: gave up on %s", _host(hook.url), payload["type"])
 
     async def close(self, grace_s: float = 5.0) -> None:

@@ -56,7 +56,8 @@ class RedisStore(Store):
         await self._redis.set(f"{self.prefix}link:{digest}", live_id, px=_ms(ttl_s))
 
     async def consume_link(self, digest: str) -> str | None:
-        return await self._redis.getdel(f"{self.prefix}link:{digest}")
+        value = await self._redis.getdel(f"{self.prefix}link:{digest}")
+        return value if isinstance(value, str) else None  # decode_responses: always str
 
     async def delete_link(self, digest: str) -> None:
         await self._redis.delete(f"{self.prefix}link:{digest}")
@@ -97,4 +98,4 @@ class RedisStore(Store):
         try:
             yield stream()
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

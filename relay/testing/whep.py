@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from yarl import URL
 
 
 class WhepReceiver:
@@ -48,7 +49,7 @@ class WhepReceiver:
             text = await resp.text()
             if resp.status != 201:
                 raise RuntimeError(f"offer refused: {resp.status} {text.strip()}")
-            self.resource = str(resp.url.join(aiohttp.client.URL(resp.headers["Location"])))
+            self.resource = str(resp.url.join(URL(resp.headers["Location"])))
             self.credential = resp.headers.get("X-Relay-Credential")
         await self.pc.setRemoteDescription(RTCSessionDescription(text, "answer"))
 

@@ -88,7 +88,6 @@ class ResendGate:
     """
 
     def __init__(self) -> None:
-        self.refused = 0
         self._resent: set[int] = set()
         self._order: deque[int] = deque()
         self._tokens = 0.0
@@ -102,7 +101,6 @@ class ResendGate:
             self._tokens = min(rate * RESEND_BURST_S, self._tokens + (now - self._at) * rate)
         self._at = now
         if seq in self._resent or self._tokens < nbytes:
-            self.refused += 1
             return False
         self._tokens -= nbytes
         self._resent.add(seq)

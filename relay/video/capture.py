@@ -17,8 +17,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from relay.browser.cdp import CDPClosed, CDPError, CDPSession
-from relay.video.frames import DecodeError, FrameDecoder, FrameHub, ImageFormat
+from relay.browser.cdp import CDPSession
+from relay.errors import CDPClosed, CDPError, DecodeError
+from relay.video.frames import FrameDecoder, FrameHub, ImageFormat
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0
@@ -82,6 +83,11 @@ class Screencast:
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
         self.view: tuple[int, int] | None = None
         self.on_view: Callable[[tuple[int, int]], None] | None = None
+
+    @property
+    def users(self) -> int:
+        """How many viewers hold a share of the screencast."""
+        return self._users
 
     @property
     def running(self) -> bool:

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -46,7 +47,7 @@ RESEND_BYTES = 1300  # what a resent packet is counted as: aiortc's largest RTP 
 
 @dataclass(frozen=True)
 class EncodedFrame:
-    packet: av.Packet
+    packet: av.Packet[Any]
     seq: int
     keyframe: bool
     encoded_at: float  # time.monotonic()
@@ -281,7 +282,7 @@ class EncodedStream:
         self._last_pts = pts
         return pts
 
-    def _publish(self, packets: list[av.Packet]) -> None:
+    def _publish(self, packets: list[av.Packet[Any]]) -> None:
         now = time.monotonic()
         for packet in packets:
             size = packet.size
@@ -336,13 +337,7 @@ class PacketTrack(MediaStreamTrack):
     def wake(self) -> None:
         self._ready.set()
 
-    def switch(self, stream: EncodedStream) -> None:
-        self.stream.remove(self)
-        self.stream, self.next_seq, self.min_key_seq = stream, None, 0
-        stream.tracks.add(self)
-        self.wake()
-
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         while True:
             if self.readyState != "live" or self.stream.closed:
                 raise MediaStreamError

@@ -16,11 +16,12 @@ from __future__ import annotations
 import fractions
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
 
+from relay.errors import DecodeError, TurboJPEGError
 from relay.video import turbojpeg
 
 ImageFormat = Literal["jpeg", "png"]
@@ -34,12 +35,10 @@ _FULL_RANGE_420 = ("yuvj420p",)
 _LIMITED_420 = ("yuv420p",)
 
 
-class DecodeError(ValueError):
-    """The screencast image could not be decoded."""
-
-
-def _plane_view(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.ndarray:
-    buf = np.frombuffer(plane, np.uint8)
+def _plane_view(
+    plane: av.video.plane.VideoPlane, rows: int, cols: int
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    buf = np.frombuffer(memoryview(plane), np.uint8)
     return buf.reshape(-1, plane.line_size)[:rows, :cols]
 
 
@@ -64,12 +63,12 @@ class FrameDecoder:
         if fmt == "jpeg" and self._turbo is not None:
             try:
                 frame = self._turbo.decode(data)
-            except turbojpeg.TurboJPEGError as exc:
+            except TurboJPEGError as exc:
                 raise DecodeError(f"cannot decode jpeg image: {exc}") from exc
             if frame is not None:
                 return frame
         try:
-            frames = self._decoder(fmt).decode(av.Packet(data))
+            frames = self._decoder(fmt).decode(av.Packet(data))  # type: ignore[attr-defined]
         except av.error.FFmpegError as exc:
             raise DecodeError(f"cannot decode {fmt} image: {exc}") from exc
         if not frames:

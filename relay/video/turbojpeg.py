@@ -20,15 +20,13 @@ import logging
 import av
 import numpy as np
 
+from relay.errors import TurboJPEGError
+
 log = logging.getLogger(__name__)
 TJSAMP_420 = 2
 TJERR_WARNING = 0
 MAX_PIXELS = 8192 * 8192  # far past any screen; a bigger header is a broken or hostile image
 _LIBRARY_NAMES = ("libturbojpeg.so.0", "libturbojpeg.so", "libturbojpeg.0.dylib")
-
-
-class TurboJPEGError(ValueError):
-    """libjpeg-turbo could not decode the image."""
 
 
 @functools.cache
@@ -113,7 +111,9 @@ class TurboDecoder:
         )
         for i, src in enumerate(planes):
             rows, cols = (eh, ew) if i == 0 else (eh // 2, ew // 2)
-            dst = np.frombuffer(frame.planes[i], np.uint8).reshape(-1, frame.planes[i].line_size)
+            dst = np.frombuffer(memoryview(frame.planes[i]), np.uint8).reshape(
+                -1, frame.planes[i].line_size
+            )
             dst[:rows, :cols] = src[:rows, :cols]
         return frame
 

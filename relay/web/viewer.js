@@ -15,16 +15,8 @@ const PONG_TIMEOUT_MS = 3000;
 const HOST_SETTLE_MS = 25;
 const ICE_GATHER_MAX_MS = 2000;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
-const REASONS = {
-  done: "Done. You can close this tab.",
-  failed: "Marked as not completed. You can close this tab.",
-  expired: "This link has expired: ask for a new one.",
-  conditionMet: "All set: the task is complete. You can close this tab.",
-  closed: "This live session was closed.",
-  timeout: "Time is up: this live session has ended.",
-  targetClosed: "The page was closed on the other side.",
-  cancelled: "This live session was ended by its owner.",
-};
+// Why a session can end, and what the person is told: the relay's one list (events.py).
+const REASONS = config.reasons || {};
 
 // The token lives only in this module: it leaves the address bar (and so history, bookmarks
 // and screenshots) as soon as the page has read it.

@@ -1,8 +1,9 @@
 """WHEP (WebRTC-HTTP Egress Protocol) peers: the viewer offers, the relay answers.
 
 The viewer makes the offer, so aiortc answers and takes the DTLS client role, the robust
-direction. The offer is checked before anything is spent on it (a one-time link is only
-consumed by an offer the relay can actually answer).
+direction. The offer is checked (``sdp``) before anything is spent on it: a one-time link is
+only consumed by an offer the relay can actually answer. A peer is transport only: what its
+messages mean is the session's business (``relay.sessions``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiortc import (
-    RTCConfiguration,
-    RTCDataChannel,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -34,47 +28,14 @@ from aiortc.rtp import (
 )
 from aiortc.sdp import SessionDescription
 
-from relay.config import Codec, IceServer
-from relay.control.input import FloodGate, InputDispatcher
+from relay.errors import OfferError
 from relay.video.encoding import CodecName
 from relay.video.fanout import PacketTrack, SessionVideo
-from relay.webrtc import playout
+from relay.webrtc import aiortc_compat, playout
+from relay.webrtc.flood import FloodGate
+from relay.webrtc.ice import IceServer, rtc_configuration
 
 log = logging.getLogger(__name__)
-MAX_SDP_BYTES = 64 * 1024
-SDP_CONTENT_TYPE = "application/sdp"
-
-
-class OfferError(ValueError):
-    """The viewer's SDP offer cannot be answered; the message is safe to show the viewer."""
-
-
-def offered_video_codecs(sdp: str) -> set[str]:
-    """Check the offer's shape and return the video codec names it accepts (upper case)."""
-    if len(sdp.encode()) > MAX_SDP_BYTES:
-        raise OfferError("offer is too large")
-    try:
-        desc = SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises whatever the bad line provokes
-        raise OfferError("offer is not valid SDP") from exc
-    video = [m for m in desc.media if m.kind == "video"]
-    if not video:
-        raise OfferError("offer has no video section")
-    if video[0].direction not in ("recvonly", "sendrecv"):
-        raise OfferError("offer does not receive video")
-    if not video[0].ice.usernameFragment or not video[0].dtls:
-        raise OfferError("offer lacks ICE credentials or a DTLS fingerprint")
-    return {c.name.upper() for c in video[0].rtp.codecs}
-
-
-def pick_codecs(offered: set[str], codec: Codec) -> list[CodecName]:
-    """Codec names to prefer, best first, limited to what the viewer can decode."""
-    wanted: list[CodecName] = {"auto": ["H264", "VP8"], "h264": ["H264"], "vp8": ["VP8"]}[codec]
-    usable = [name for name in wanted if name in offered]
-    if not usable:
-        need = " or ".join(wanted)
-        raise OfferError(f"the viewer's browser cannot decode {need}")
-    return usable
 
 
 def _capabilities(names: list[CodecName]) -> list[RTCRtpCodecCapability]:
@@ -82,20 +43,6 @@ def _capabilities(names: list[CodecName]) -> list[RTCRtpCodecCapability]:
     ordered = [c for name in names for c in caps if c.name.upper() == name]
     ordered += [c for c in caps if c.name.lower() == "rtx"]
     return ordered
-
-
-def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
-    # An explicit empty list matters: with None, aiortc falls back to a public Google STUN server.
-    return RTCConfiguration(
-        iceServers=[
-            RTCIceServer(
-                urls=list(s.urls),
-                username=s.username,
-                credential=s.credential.value if s.credential else None,
-            )
-            for s in servers
-        ]
-    )
 
 
 class ViewerPeer:
@@ -117,8 +64,7 @@ class ViewerPeer:
         self.last_seen = time.monotonic()
         self.codec: str | None = None
         self.closed = False
-        self.input: InputDispatcher | None = None  # set when the session takes input from it
-        self.gate = FloodGate()
+        self.gate = FloodGate()  # the session decides what a flood costs
         self._on_message = on_message
         self._on_lost = on_lost
         self.pc.on("datachannel", self._on_datachannel)
@@ -173,6 +119,11 @@ class ViewerPeer:
             await asyncio.sleep(min(1.0, idle_s / 4))
         return False
 
+    @property
+    def ready(self) -> bool:
+        """Whether messages can go to the viewer now (its data channel is open)."""
+        return self.channel is not None and self.channel.readyState == "open"
+
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
             try:
@@ -191,29 +142,24 @@ class ViewerPeer:
 
 
 def _route_rtcp(sender: RTCRtpSender, track: PacketTrack) -> None:
-    """Send the viewer's keyframe requests, bitrate estimates and losses to the shared encoder.
+    """Send the viewer's keyframe requests, bitrate estimates and losses to the shared encoder
+    (aiortc acts on them only for frames it encodes itself)."""
 
-    aiortc acts on PLI, FIR and REMB only for frames it encodes itself; for pre-encoded
-    packets they would be lost. Its DTLS transport calls ``_handle_rtcp_packet`` on the
-    sender instance, so wrapping that one method is enough.
-    """
-    original = sender._handle_rtcp_packet
-
-    async def handle(packet: AnyRtcpPacket) -> None:
+    async def handle(packet: AnyRtcpPacket) -> bool:
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             # Resent here, within a budget (bitrate.ResendGate), not by aiortc at any rate.
             for seq in packet.lost:
                 if track.may_resend(seq):
-                    await sender._retransmit(seq)
-            return
+                    await aiortc_compat.retransmit(sender, seq)
+            return True
         if isinstance(packet, RtcpPsfbPacket):
             if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 track.keyframe_wanted()
             elif packet.fmt == RTCP_PSFB_APP:
                 with contextlib.suppress(ValueError):
                     bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                    if sender._ssrc in ssrcs:
+                    if aiortc_compat.sender_ssrc(sender) in ssrcs:
                         track.estimate(bitrate)
-        await original(packet)
+        return False
 
-    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+    aiortc_compat.intercept_rtcp(sender, handle)

@@ -8,16 +8,18 @@ aiortc neither answers nor writes it, so the answer gets its ``a=extmap`` line h
 sender's header-extension map writes min = max = 0 into every packet. Chrome keeps the value
 until another arrives; browsers that do not offer it are left as they are.
 
-The SDP work is pure; ``write_zero_delay`` wraps one aiortc sender's extension map.
+The SDP work is pure; ``write_zero_delay`` wraps one aiortc sender's extension map (through
+``aiortc_compat``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiortc import RTCRtpSender
 from aiortc.rtp import pack_header_extensions, unpack_header_extensions
+
+from relay.webrtc import aiortc_compat
 
 PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 ZERO_DELAY = bytes(3)  # 12 bits of minimum, 12 of maximum, in 10 ms units: 0 and 0
@@ -64,12 +66,11 @@ def add_to_answer(answer_sdp: str, ext_id: int) -> str:
 
 def write_zero_delay(sender: RTCRtpSender, ext_id: int) -> None:
     """Make the sender put min = max = 0 playout delay into every RTP packet it sends."""
-    ext_map: Any = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
-    original = ext_map.set
 
-    def set_extensions(values: Any) -> tuple[int, bytes]:
-        profile, data = original(values)
+    def add_zero_delay(packed: tuple[int, bytes]) -> tuple[int, bytes]:
+        profile, data = packed
         extensions = unpack_header_extensions(profile, data) if data else []
-        return pack_header_extensions([*extensions, (ext_id, ZERO_DELAY)])
+        result: tuple[int, bytes] = pack_header_extensions([*extensions, (ext_id, ZERO_DELAY)])
+        return result
 
-    ext_map.set = set_extensions
+    aiortc_compat.wrap_header_extensions(sender, add_zero_delay)

@@ -1,0 +1,16 @@
+"""The application's shared objects, typed (``web.AppKey``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.browser.pool import BrowserPool
+from relay.config import Settings
+from relay.sessions.manager import LiveManager
+from relay.store.base import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+MANAGER = web.AppKey("manager", LiveManager)
+VIEWER_HTML = web.AppKey("viewer_html", str)
+POOL = web.AppKey("pool", BrowserPool)

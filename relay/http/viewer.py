@@ -1,0 +1,132 @@
+"""The person's side: the viewer page, and WHEP for its peer connection (offer with the
+one-time link, reconnect and goodbye with the viewer's credential, Done and Can't complete)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from relay.errors import CDPClosed, CDPError, LinkRefused, OfferError, SessionGone, ViewerRefused
+from relay.events import Reason
+from relay.http.keys import MANAGER, SETTINGS, VIEWER_HTML
+from relay.webrtc.sdp import MAX_SDP_BYTES, SDP_CONTENT_TYPE
+
+LINK_REFUSED = "This link is not valid: links work once and expire.\n"
+
+
+async def viewer_page(request: web.Request) -> web.Response:
+    # The same page for any token: it tells nothing about the link until the viewer connects.
+    request.app[MANAGER].warm_up(request.match_info.get("token", ""))
+    return web.Response(
+        text=request.app[VIEWER_HTML],
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": (
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+                f"frame-ancestors {request.app[SETTINGS].frame_ancestors}"
+            ),
+        },
+    )
+
+
+async def _read_offer(request: web.Request) -> str:
+    if request.content_type != SDP_CONTENT_TYPE:
+        raise web.HTTPUnsupportedMediaType(text=f"send the offer as {SDP_CONTENT_TYPE}\n")
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_SDP_BYTES, actual_size=request.content_length
+        )
+    raw = await request.content.read(MAX_SDP_BYTES + 1)
+    if len(raw) > MAX_SDP_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_SDP_BYTES, actual_size=len(raw))
+    return raw.decode("utf-8", "replace")
+
+
+def _answer(location: str, answer: str, credential: str | None = None) -> web.Response:
+    headers = {"Location": location}
+    if credential is not None:
+        headers["X-Relay-Credential"] = credential
+    return web.Response(status=201, text=answer, content_type=SDP_CONTENT_TYPE, headers=headers)
+
+
+def _session_url(request: web.Request, viewer_id: str) -> str:
+    # Under the public base URL's path, so the relay works behind a path prefix.
+    prefix = urlsplit(request.app[SETTINGS].base_url).path.rstrip("/")
+    return f"{prefix}/live/session/{viewer_id}"
+
+
+async def whep_offer(request: web.Request) -> web.Response:
+    offer = await _read_offer(request)
+    try:
+        _session, viewer_id, credential, answer = await request.app[MANAGER].redeem(
+            request.match_info["token"], offer
+        )
+    except (LinkRefused, SessionGone):
+        return web.Response(status=404, text=LINK_REFUSED)
+    except OfferError as exc:
+        return web.Response(status=400, text=f"{exc}\n")
+    except (CDPClosed, CDPError):
+        return web.Response(status=503, text="the page cannot be shown right now\n")
+    return _answer(_session_url(request, viewer_id), answer, credential)
+
+
+def _credential(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else ""
+
+
+def _viewer_error(exc: Exception) -> web.Response:
+    if isinstance(exc, SessionGone):
+        return web.json_response({"ended": True, "reason": exc.reason}, status=410)
+    return web.Response(status=404, text="no such viewer session\n")
+
+
+async def whep_reconnect(request: web.Request) -> web.Response:
+    offer = await _read_offer(request)
+    viewer_id = request.match_info["viewer"]
+    try:
+        answer = await request.app[MANAGER].reconnect(viewer_id, _credential(request), offer)
+    except (ViewerRefused, SessionGone) as exc:
+        return _viewer_error(exc)
+    except OfferError as exc:
+        return web.Response(status=400, text=f"{exc}\n")
+    except (CDPClosed, CDPError):
+        return web.Response(status=503, text="the page cannot be shown right now\n")
+    return _answer(_session_url(request, viewer_id), answer)
+
+
+async def _viewer_ends(request: web.Request, credential: str, reason: Reason) -> web.Response:
+    try:
+        session, spectator = request.app[MANAGER].viewer_session(
+            request.match_info["viewer"], credential
+        )
+    except (ViewerRefused, SessionGone) as exc:
+        return _viewer_error(exc)
+    if spectator is not None:
+        if reason != "closed":
+            return web.Response(status=403, text="a watcher cannot end the session\n")
+        await session.watchers.leave(spectator)  # only this watcher goes
+        return web.json_response({"ended": False, "left": True})
+    await session.end(reason)
+    return web.json_response({"ended": True, "reason": session.reason})
+
+
+async def whep_delete(request: web.Request) -> web.Response:
+    return await _viewer_ends(request, _credential(request), "closed")
+
+
+async def viewer_beacon(request: web.Request) -> web.Response:
+    # navigator.sendBeacon cannot set headers: the credential comes as the body.
+    credential = (await request.content.read(128)).decode("ascii", "replace").strip()
+    return await _viewer_ends(request, credential, "closed")
+
+
+async def viewer_done(request: web.Request) -> web.Response:
+    return await _viewer_ends(request, _credential(request), "done")
+
+
+async def viewer_failed(request: web.Request) -> web.Response:
+    """The person pressed "Can't complete"."""
+    return await _viewer_ends(request, _credential(request), "failed")
