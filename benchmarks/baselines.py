@@ -20,7 +20,6 @@ import asyncio
 import base64
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,11 @@ from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from relay import protocol  # noqa: E402
-from relay.browser.cdp import CDPConnection  # noqa: E402
-from relay.control.input import InputDispatcher, InputTranslator  # noqa: E402
-from relay.video.capture import CaptureOptions, Screencast  # noqa: E402
-from relay.video.frames import VIDEO_CLOCK_HZ, VIDEO_TIME_BASE, FrameHub  # noqa: E402
+from relay.browser.cdp import CDPConnection
+from relay.control import protocol
+from relay.control.input import InputDispatcher, InputTranslator
+from relay.video.capture import CaptureOptions, Screencast
+from relay.video.frames import VIDEO_CLOCK_HZ, VIDEO_TIME_BASE, FrameHub
 
 PAGES = Path(__file__).resolve().parent / "pages"
 OPTIONS = CaptureOptions(quality=70, max_width=1280, max_height=1280)

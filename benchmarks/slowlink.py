@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from harness import MEASURE_JS, RECEIVED_JS, ROOT, VIEWER_ARGS  # type: ignore[import-not-found]
 from playwright.async_api import async_playwright
 
-sys.path.insert(0, str(ROOT))
 from relay.browser.chromium import launch_chromium
 
 NS, HOST_IF, NS_IF = "lrbench", "lrb0", "lrb1"

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import os
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -27,7 +26,6 @@ from harness import (  # type: ignore[import-not-found]
     HERE,
     MEASURE_JS,
     RECEIVED_JS,
-    ROOT,
     VIEWER_ARGS,
     CpuMeter,
     Figures,
@@ -41,7 +39,6 @@ from harness import (  # type: ignore[import-not-found]
 )
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-sys.path.insert(0, str(ROOT))
 from relay.browser.chromium import launch_chromium
 from relay.testing.whep import WhepReceiver
 

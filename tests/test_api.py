@@ -11,10 +11,11 @@ import pytest
 from relay.config import Settings, load_settings
 from relay.errors import ConfigError
 from relay.http.app import MANAGER, RunningServer
+from relay.testing.pages import SourcePage, create_live
 from relay.tokens import Secret
 from relay.webrtc.ice import parse_ice_servers
 
-from .conftest import SourcePage, StartRelay, create_live
+from .conftest import StartRelay
 
 KEY = "k-test-0123456789"
 

@@ -11,16 +11,8 @@ from playwright.async_api import Page, async_playwright
 
 from relay.control.navigation import normalise_url
 from relay.http.app import MANAGER, RunningServer
-
-from .conftest import (
-    WAIT_COLOUR_JS,
-    SourcePage,
-    ViewerBrowser,
-    eventually,
-    local_site,
-    open_live,
-    wait_playing,
-)
+from relay.testing.pages import SourcePage, eventually, local_site
+from relay.testing.viewer import WAIT_COLOUR_JS, ViewerBrowser, open_live, wait_playing
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,16 +16,15 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from relay.browser.cdp import CDPConnection, CDPSession
-from relay.browser.pool import BrowserPool
-from relay.errors import ConnectError, PoolFull, PoolTimeout
 from relay.http.app import MANAGER, POOL, RunningServer
-from relay.http.cdp_options import parse_connect_query
+from relay.testing.pages import eventually, local_site
+from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
-from .conftest import StartRelay, ViewerBrowser, eventually, local_site, wait_playing
+from .conftest import StartRelay
 from .test_control import FORM_PAGE, centre, settled, to_client, wait_source
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.browser]  # managed Chromiums
 KEY = "cdp-test-key-0123"
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
@@ -229,42 +228,6 @@ async def test_endpoint_auth_and_bad_queries(start_relay: StartRelay) -> None:
         async with http.get(f"{relay.base_url}/json/version") as resp:
             assert resp.status == 401
     assert info["webSocketDebuggerUrl"] == f"{ws}/?token={KEY}&timeout=5000"
-
-
-def test_connect_query_parsing() -> None:
-    opts = parse_connect_query(
-        {"token": "k", "timeout": "5000", "--user-data-dir": "/tmp/profile", "--lang": "de",
-         "launch": '{"args": ["--window-size=800,600"], "headless": true}'}
-    )  # fmt: skip
-    assert opts.timeout_ms == 5000 and opts.headless
-    assert set(opts.args) == {"--user-data-dir=/tmp/profile", "--lang=de", "--window-size=800,600"}
-    b64 = "eyJhcmdzIjogWyItLW11dGUtYXVkaW8iXX0="  # {"args": ["--mute-audio"]}
-    assert parse_connect_query({"launch": b64}).args == ("--mute-audio",)
-    for bad in (
-        {"timeout": "0"},
-        {"launch": "[1]"},
-        {"launch": '{"args": "x"}'},
-        {"--remote-debugging-pipe": ""},
-        {"launch": '{"args": ["bad switch"]}'},
-    ):
-        with pytest.raises(ConnectError):
-            parse_connect_query(bad)
-
-
-async def test_browser_pool_limits() -> None:
-    pool = BrowserPool(size=1, queue=1)
-    await pool.acquire(1)
-    waiting = asyncio.create_task(pool.acquire(5))
-    await asyncio.sleep(0.05)
-    with pytest.raises(PoolFull):
-        await pool.acquire(1)
-    pool.release()
-    await waiting
-    assert pool.running == 1
-    with pytest.raises(PoolTimeout):
-        await pool.acquire(0.05)
-    pool.release()
-    assert pool.running == 0 and pool.waiting == 0
 
 
 async def test_captcha_found_on_the_cdp_session_and_the_event_stream(relay: RunningServer) -> None:

@@ -1,5 +1,6 @@
-"""Every reason, exactly one liveComplete, on every channel at once: the CDP session (in
-browserless' words), Redis pub/sub, server-sent events and a webhook."""
+"""The one reason x channel matrix: for every end reason, exactly one liveComplete on every
+channel at once (the CDP session in browserless' words, Redis pub/sub, server-sent events, a
+webhook), and latecomers still learn it (SSE, the kept final event, the API)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,22 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import async_playwright
 
+from relay.events import END_REASONS
 from relay.http.cdp_options import BROWSERLESS_REASONS
+from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
-from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
+from .conftest import REDIS_URL, StartRelay
 from .test_events import first_final_on_redis, read_sse
 from .test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.timeout(90)
-REASONS = ["done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled",
-           "conditionMet", "viewerGone"]  # fmt: skip
+pytestmark = [pytest.mark.timeout(90), pytest.mark.browser]
+REASONS = [*END_REASONS, "viewerGone"]  # viewerGone: closed, with a detail
 
 
 @pytest.mark.parametrize("reason", REASONS)
@@ -93,4 +96,11 @@ async def test_exactly_one_outcome_on_every_channel(
             theirs = "viewerDisconnected" if reason == "viewerGone" else BROWSERLESS_REASONS[reason]
             assert on_cdp == [{"liveURLId": live_id, "reason": theirs}]
         assert json.loads(await redis_client.get(f"{redis_prefix}final:{live_id}")) == redis_event
+        # Latecomers still learn the outcome: over SSE, and from the API.
+        late = await read_sse(f"{relay.base_url}/api/live/{live_id}/events")
+        assert [(e["event"], e["data"]) for e in late] == [("liveComplete", redis_event)]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{relay.base_url}/api/live/{live_id}") as resp:
+                state = await resp.json()
+        assert (state["status"], state["reason"]) == ("ended", ours)
         await browser.close()

@@ -11,7 +11,7 @@ import sys
 import aiohttp
 import pytest
 
-from .conftest import ViewerBrowser, wait_playing
+from relay.testing.viewer import ViewerBrowser, wait_playing
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,13 +12,14 @@ from relay.browser.chromium import QUIET_FLAGS, find_chromium
 from relay.client import LiveRelay, devtools_endpoint, request_human
 from relay.errors import LiveRelayError
 from relay.sessions.webhooks import verify
+from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
-from .conftest import REDIS_URL, StartRelay, ViewerBrowser, wait_playing
+from .conftest import REDIS_URL, StartRelay
 from .test_control import FORM_PAGE
 from .test_webhooks import SECRET, Receiver, receiver  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.browser]
 KEY = "sdk-key-5555"
 
 

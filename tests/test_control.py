@@ -11,16 +11,8 @@ from aiohttp import web
 from playwright.async_api import Frame, Page
 
 from relay.http.app import RunningServer
-
-from .conftest import (
-    SourcePage,
-    ViewerBrowser,
-    create_live,
-    eventually,
-    local_site,
-    open_live,
-    wait_playing,
-)
+from relay.testing.pages import SourcePage, create_live, eventually, local_site
+from relay.testing.viewer import ViewerBrowser, open_live, wait_playing
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,20 +11,18 @@ import aiohttp
 import pytest
 
 from relay.http.app import MANAGER, STORE, RunningServer
-from relay.testing.whep import WhepReceiver
-from relay.webrtc.playout import PLAYOUT_DELAY_URI
-
-from .conftest import (
+from relay.testing.pages import SourcePage, create_live, eventually
+from relay.testing.viewer import (
     FRAMES_DECODED_JS,
     WAIT_COLOUR_JS,
-    SourcePage,
-    StartRelay,
     ViewerBrowser,
-    create_live,
-    eventually,
     open_live,
     wait_playing,
 )
+from relay.testing.whep import WhepReceiver
+from relay.webrtc.playout import PLAYOUT_DELAY_URI
+
+from .conftest import StartRelay
 
 pytestmark = pytest.mark.timeout(90)
 

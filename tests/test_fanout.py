@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from relay.testing.pages import eventually
 from relay.video import fanout
 from relay.video.bitrate import BitrateController
 from relay.video.encoding import VideoEncoder, ladder
 from relay.video.fanout import PacketTrack, SessionVideo
 from relay.video.frames import FrameDecoder, FrameHub
 
-from .conftest import eventually
 from .test_media import jpeg
 
 RUNG = ladder(70)

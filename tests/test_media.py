@@ -12,11 +12,10 @@ import pytest
 
 from relay.browser.cdp import CDPConnection
 from relay.errors import CDPClosed, CDPError, DecodeError
+from relay.testing.pages import SourcePage, eventually
 from relay.video import turbojpeg
 from relay.video.capture import CaptureOptions, Screencast
 from relay.video.frames import FrameDecoder, FrameHub, to_limited_yuv420p
-
-from .conftest import SourcePage, eventually
 
 
 def jpeg(

@@ -21,12 +21,14 @@ import pytest
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.chromium import launch_chromium
 from relay.http.app import MANAGER, RunningServer
+from relay.testing.pages import SourcePage, create_live
 
-from .conftest import SourcePage, create_live
 from .test_control import PAGE_TO_CLIENT_JS, centre, load_form, wait_source
 
 pytestmark = [
     pytest.mark.timeout(120),
+    pytest.mark.x11,
+    pytest.mark.browser,
     pytest.mark.skipif(
         not all(shutil.which(t) for t in ("Xvfb", "xdotool", "xclip")),
         reason="needs Xvfb, xdotool and xclip (make test installs them)",

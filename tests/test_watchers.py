@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 
 from relay.http.app import RunningServer
+from relay.testing.pages import SourcePage, eventually
+from relay.testing.viewer import ViewerBrowser, open_live, wait_playing
 from relay.testing.whep import WhepReceiver
-
-from .conftest import SourcePage, ViewerBrowser, eventually, open_live, wait_playing
 
 
 async def watch_link(server: RunningServer, live_id: str) -> tuple[int, dict]:

@@ -14,9 +14,11 @@ from aiohttp import web
 from relay.config import load_settings
 from relay.errors import ConfigError, WebhookError
 from relay.sessions.webhooks import Webhook, parse_webhooks, sign, verify
+from relay.testing.pages import SourcePage, create_live, local_site
+from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
-from .conftest import SourcePage, StartRelay, ViewerBrowser, create_live, local_site, wait_playing
+from .conftest import StartRelay
 
 pytestmark = pytest.mark.timeout(90)
 SECRET = "whsec-test-4242"

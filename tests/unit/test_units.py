@@ -132,7 +132,7 @@ def test_readme_configuration_reference_is_current() -> None:
 
     from relay.config import reference_table
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = readme.split("<!-- config-table -->\n", 1)[1].split("\n<!-- /config-table -->", 1)[0]
     assert table == reference_table(), "run `python -m relay.config` and paste it into README.md"
 

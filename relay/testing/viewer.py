@@ -1,0 +1,116 @@
+"""The person's side under test: a viewer Chromium driven by Playwright, opening links and
+waiting until video plays, and scripts that read what the viewer shows. Playwright is a test
+dependency (``pip install live-relay[test]``): import this module only where it is installed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from playwright.async_api import Browser, Page, async_playwright
+
+from relay.browser.chromium import Chromium, launch_chromium
+from relay.http.keys import MANAGER
+from relay.testing.pages import SourcePage, create_live
+
+if TYPE_CHECKING:
+    from relay.http.app import RunningServer
+    from relay.sessions.session import LiveSession
+
+# Host candidates without mDNS names: on loopback the relay must see plain addresses.
+VIEWER_ARGS = (
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+)
+
+
+@dataclass
+class ViewerBrowser:
+    chromium: Chromium
+    browser: Browser
+
+    async def open(self, url: str) -> Page:
+        context = (
+            self.browser.contexts[0] if self.browser.contexts else await self.browser.new_context()
+        )
+        page = await context.new_page()
+        await page.goto(url)
+        return page
+
+    async def open_sized(self, width: int, height: int) -> Page:
+        """A blank page in a desktop window of this size."""
+        context = await self.browser.new_context(viewport={"width": width, "height": height})
+        return await context.new_page()
+
+    async def open_phone(self) -> Page:
+        """A blank page on an emulated phone: 390x844 CSS pixels, DPR 3, touch, mobile."""
+        context = await self.browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=3,
+            is_mobile=True,
+            has_touch=True,
+        )
+        return await context.new_page()
+
+
+@asynccontextmanager
+async def open_viewer(args: tuple[str, ...] = VIEWER_ARGS) -> AsyncIterator[ViewerBrowser]:
+    """A Chromium for viewer pages, driven by Playwright over CDP; closed on exit."""
+    chromium = await launch_chromium(extra_args=args)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(chromium.http_endpoint)
+        try:
+            yield ViewerBrowser(chromium, browser)
+        finally:
+            if chromium.process.returncode is None:
+                await browser.close()
+            await chromium.close()
+
+
+async def open_live(
+    server: RunningServer, source: SourcePage, viewer: ViewerBrowser, **options: Any
+) -> tuple[dict[str, Any], Page, LiveSession]:
+    """Create a link, open it in the viewer, and wait until video plays."""
+    live = await create_live(server, source, **options)
+    page = await viewer.open(live["liveURL"])
+    await wait_playing(page)
+    return live, page, server.app[MANAGER].sessions[live["id"]]
+
+
+async def wait_playing(page: Page, timeout_ms: int = 15000) -> None:
+    await page.wait_for_function(
+        "() => window.liveRelay && window.liveRelay.state === 'live' && "
+        "document.getElementById('video').videoWidth > 0",
+        timeout=timeout_ms,
+    )
+
+
+FRAMES_DECODED_JS = """async () => {
+  let n = 0;
+  (await window.liveRelay.pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded;
+  });
+  return n;
+}"""
+
+# Resolves with the ms it took until the centre pixel of the decoded video matches the colour.
+WAIT_COLOUR_JS = """([rgb, timeoutMs]) => new Promise((resolve) => {
+  const video = document.getElementById('video');
+  const canvas = document.createElement('canvas');
+  canvas.width = 16; canvas.height = 16;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const start = performance.now();
+  const check = () => {
+    ctx.drawImage(video, 0, 0, 16, 16);
+    const [r, g, b] = ctx.getImageData(8, 8, 1, 1).data;
+    const ok = Math.abs(r - rgb[0]) < 40 && Math.abs(g - rgb[1]) < 40 && Math.abs(b - rgb[2]) < 40;
+    const elapsed = performance.now() - start;
+    if (ok) return resolve(elapsed);
+    if (elapsed > timeoutMs) return resolve(-1);
+    video.requestVideoFrameCallback(check);
+  };
+  video.requestVideoFrameCallback(check);
+  setTimeout(check, timeoutMs + 50);
+})"""
