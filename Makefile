@@ -29,15 +29,15 @@ test-deps: $(VENV)/.stamp-test
 
 # Playwright cannot download browsers on a closed network: use the distribution's Chromium.
 chromium: deps
-	@$(BIN)/python -c "from relay.browser import find_chromium; find_chromium()" 2>/dev/null \
+	@$(BIN)/python -c "from relay.browser.chromium import find_chromium; find_chromium()" 2>/dev/null \
 	  || { echo "Chromium not found: installing Debian's chromium"; \
 	       $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
-	@$(BIN)/python -c "from relay.browser import find_chromium; print('chromium:', find_chromium())"
+	@$(BIN)/python -c "from relay.browser.chromium import find_chromium; print('chromium:', find_chromium())"
 
 # libjpeg-turbo decodes screencast frames in ~60% of FFmpeg's time; without it the relay
-# falls back to FFmpeg (relay/turbojpeg.py).
+# falls back to FFmpeg (relay/video/turbojpeg.py).
 turbojpeg: deps
-	@$(BIN)/python -c "import sys, relay.turbojpeg as t; sys.exit(t.library() is None)" 2>/dev/null \
+	@$(BIN)/python -c "import sys, relay.video.turbojpeg as t; sys.exit(t.library() is None)" 2>/dev/null \
 	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libturbojpeg0; }
 
 redis:
@@ -57,6 +57,7 @@ serve: deps turbojpeg
 lint: test-deps
 	$(BIN)/ruff check relay tests benchmarks
 	$(BIN)/ruff format --check relay tests benchmarks
+	$(BIN)/mypy
 
 format: test-deps
 	$(BIN)/ruff format relay tests benchmarks

@@ -82,7 +82,7 @@ async def create_live(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{server.base_url}/api/live", json=body, headers=headers) as resp:
-            data = await resp.json()
+            data: dict[str, Any] = await resp.json()
             assert resp.status == 201, data
             return data
 
