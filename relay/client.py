@@ -54,7 +54,7 @@ class Live:
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event of the session, ending with ``liveComplete``, however late you ask."""
-        async for event in self._relay._events(self.id):
+        async for event in self._relay.events(self.id):
             yield event
 
     async def wait(self) -> Outcome:
@@ -65,10 +65,10 @@ class Live:
         raise LiveRelayError("the event stream ended without an outcome")
 
     async def state(self) -> dict[str, Any]:
-        return await self._relay._call("GET", f"/api/live/{self.id}")
+        return await self._relay.request("GET", f"/api/live/{self.id}")
 
     async def cancel(self) -> dict[str, Any]:
-        return await self._relay._call("DELETE", f"/api/live/{self.id}")
+        return await self._relay.request("DELETE", f"/api/live/{self.id}")
 
 
 class LiveRelay:
@@ -111,7 +111,8 @@ class LiveRelay:
             self._http = aiohttp.ClientSession(headers=self._headers)
         return self._http
 
-    async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """One API call; the JSON answer, or ``LiveRelayError`` with the relay's reason."""
         async with self.http.request(
             method, self.base_url + path, json=body, timeout=self._timeout
         ) as resp:
@@ -158,9 +159,10 @@ class LiveRelay:
         ):  # fmt: skip
             if value is not None:
                 body[key] = value
-        return Live(self, await self._call("POST", "/api/live", body))
+        return Live(self, await self.request("POST", "/api/live", body))
 
-    async def _events(self, live_id: str) -> AsyncIterator[Event]:
+    async def events(self, live_id: str) -> AsyncIterator[Event]:
+        """Every event of a live session, ending with ``liveComplete``."""
         if self.redis_url:
             from relay.store.redis import RedisStore
 

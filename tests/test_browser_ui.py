@@ -92,7 +92,7 @@ async def test_address_history_reload_and_tabs(relay: RunningServer, viewer: Vie
                 viewer_page.select_option("#tabs", tab2),
             )
             assert took_ms >= 0, "the video did not move to the other tab"
-            assert session.target.target_id == tab2
+            assert session.page.target.target_id == tab2
             await address_is(viewer_page, YELLOW)
             box = await viewer_page.locator("#video").bounding_box()
             assert box is not None

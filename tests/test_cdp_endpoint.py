@@ -123,7 +123,7 @@ async def test_puppeteer_seed_example_runs_unchanged_but_for_the_url(
         (session,) = relay.app[MANAGER].sessions.values()
         conn = await CDPConnection.connect(session.options.browser_ws_endpoint)
         try:
-            source = RemotePage(await conn.attach(session.target.target_id))
+            source = RemotePage(await conn.attach(session.page.target.target_id))
             await sign_in_and_close(viewer, match.group(1), source)
         finally:
             await conn.close()

@@ -152,7 +152,7 @@ async def test_target_closed_ends_the_session_and_leaves_nothing_behind(
 ) -> None:
     before = asyncio.all_tasks()
     live, page, session = await open_live(relay, source, viewer)
-    peer = session.peer
+    peer = session.controller.peer
     assert peer is not None
     await source.conn.send("Target.closeTarget", {"targetId": source.target_id})
     await page.wait_for_function("() => window.liveRelay.state === 'ended'", timeout=10000)
@@ -160,7 +160,7 @@ async def test_target_closed_ends_the_session_and_leaves_nothing_behind(
     assert await asyncio.wait_for(session.wait_ended(), 10) == "targetClosed"
     assert live["id"] not in relay.app[MANAGER].sessions
     assert peer.pc.connectionState == "closed"
-    assert session.conn.closed.done()
+    assert session.page.conn.closed.done()
     await asyncio.sleep(0.5)
     assert leftover_tasks(before) == []
 
@@ -169,16 +169,16 @@ async def test_viewer_reconnects_after_its_peer_connection_is_torn_down(
     relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     _live, page, session = await open_live(relay, source, viewer)
-    old_peer = session.peer
+    old_peer = session.controller.peer
     assert old_peer is not None
     await old_peer.pc.close()  # the relay's side of the connection goes away
     await eventually(
-        lambda: session.status == "reconnecting" or session.peer not in (None, old_peer)
+        lambda: session.status == "reconnecting" or session.controller.peer not in (None, old_peer)
     )
     await page.wait_for_function(
         "() => window.liveRelay.reconnects >= 1 && window.liveRelay.state === 'live'", timeout=15000
     )
-    assert session.status == "live" and session.peer is not old_peer
+    assert session.status == "live" and session.controller.peer is not old_peer
     took_ms, _ = await asyncio.gather(
         page.evaluate(WAIT_COLOUR_JS, [[255, 255, 0], 10_000]), source.set_colour("rgb(255,255,0)")
     )
@@ -278,23 +278,23 @@ async def test_interacting_lifts_the_timeout_until_the_hard_maximum(
 ) -> None:
     relay = await start_relay(max_session_s=4.0)
     _, page, session = await open_live(relay, source, viewer, timeout=1500)
-    assert session.deadline()[0] == pytest.approx(session.created_at + 1.5)
+    assert session.life.deadline()[0] == pytest.approx(session.life.created_at + 1.5)
     await page.mouse.click(100, 100)  # the person starts working
-    await eventually(lambda: session.interacted, timeout_s=5)
-    assert session.deadline() == (pytest.approx(session.created_at + 4.0), "timeout")
-    await asyncio.sleep(max(0.0, session.created_at + 2.2 - time.time()))
+    await eventually(lambda: session.life.interacted, timeout_s=5)
+    assert session.life.deadline() == (pytest.approx(session.life.created_at + 4.0), "timeout")
+    await asyncio.sleep(max(0.0, session.life.created_at + 2.2 - time.time()))
     assert session.status == "live"  # past the 1.5 s timeout: not cut off mid-task
     left = await page.evaluate("() => window.liveRelay.endsAt - Date.now()")
     assert 0 < left < 2500  # the viewer counts down to the hard maximum
     assert await asyncio.wait_for(session.wait_ended(), 5) == "timeout"
-    assert time.time() - session.created_at >= 3.9
+    assert time.time() - session.life.created_at >= 3.9
 
 
 async def test_unopened_link_expires(start_relay: StartRelay, source: SourcePage) -> None:
     relay = await start_relay(link_ttl_s=0.6)
     live = await create_live(relay, source)
     session = relay.app[MANAGER].sessions[live["id"]]
-    assert session.deadline()[1] == "expired"
+    assert session.life.deadline()[1] == "expired"
     assert await asyncio.wait_for(session.wait_ended(), 5) == "expired"
 
 
@@ -304,7 +304,7 @@ async def test_the_hard_maximum_caps_even_a_longer_timeout(
     relay = await start_relay(max_session_s=1.0)
     live = await create_live(relay, source, timeout=60_000)
     session = relay.app[MANAGER].sessions[live["id"]]
-    assert session.deadline() == (pytest.approx(session.created_at + 1.0), "timeout")
+    assert session.life.deadline() == (pytest.approx(session.life.created_at + 1.0), "timeout")
     assert await asyncio.wait_for(session.wait_ended(), 5) == "timeout"
 
 

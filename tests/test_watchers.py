@@ -64,7 +64,7 @@ async def test_watchers_share_the_controllers_encoding_and_cannot_act(
         )
         await watcher_page.mouse.click(200, 200)
         await controller.mouse.click(200, 200)
-        await eventually(lambda: session.interacted)
+        await eventually(lambda: session.life.interacted)
         await asyncio.sleep(0.3)
         assert await source.evaluate("window.__clicks") == 1
         await controller.close()  # the controller's goodbye ends the session for everyone

@@ -127,7 +127,7 @@ class CDPConnection:
         if event == "Target.detachedFromTarget" and session_id is None:
             session = self._sessions.pop(params.get("sessionId", ""), None)
             if session is not None:
-                session._end("detached")
+                session.mark_ended("detached")
         for handler in list(self._handlers.get((session_id, event), ())):
             try:
                 handler(params)
@@ -140,7 +140,7 @@ class CDPConnection:
                 fut.set_exception(exc)
         self._pending.clear()
         for session in list(self._sessions.values()):
-            session._end("disconnected")
+            session.mark_ended("disconnected")
         self._sessions.clear()
         if not self.closed.done():
             self.closed.set_result(str(exc))
@@ -224,9 +224,10 @@ class CDPSession:
     def __init__(self, conn: CDPConnection, session_id: str, target_id: str) -> None:
         self.conn, self.session_id, self.target_id = conn, session_id, target_id
         self.ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
-        conn.on("Inspector.targetCrashed", lambda _p: self._end("crashed"), session_id)
+        conn.on("Inspector.targetCrashed", lambda _p: self.mark_ended("crashed"), session_id)
 
-    def _end(self, reason: EndReason) -> None:
+    def mark_ended(self, reason: EndReason) -> None:
+        """The target is gone (its connection says so); the first reason stays."""
         if not self.ended.done():
             self.ended.set_result(reason)
 

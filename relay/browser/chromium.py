@@ -115,7 +115,7 @@ class Chromium:
     process: asyncio.subprocess.Process
     ws_endpoint: str
     profile_dir: str | None
-    _drain: asyncio.Task[None] | None = field(default=None, repr=False)
+    stderr_reader: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def http_endpoint(self) -> str:
@@ -129,10 +129,10 @@ class Chromium:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
-        if self._drain is not None:
-            self._drain.cancel()
+        if self.stderr_reader is not None:
+            self.stderr_reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
+                await self.stderr_reader
         if self.profile_dir:
             shutil.rmtree(self.profile_dir, ignore_errors=True)
 
@@ -188,6 +188,6 @@ async def launch_chromium(
             pass
 
     chromium = Chromium(proc, endpoint, profile)
-    chromium._drain = asyncio.create_task(drain(), name="chromium-stderr")
+    chromium.stderr_reader = asyncio.create_task(drain(), name="chromium-stderr")
     log.info("launched Chromium %s (pid %d)", path, proc.pid)
     return chromium

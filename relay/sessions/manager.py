@@ -126,7 +126,7 @@ class LiveManager:
     def watch_link(self, session: LiveSession) -> tuple[str, float]:
         """A one-time view-only link to a session: (URL, expiry). Raises ``WatchLimit``."""
         token, expires_at = session.watchers.new_link(
-            self.settings.link_ttl_s, session.deadline()[0]
+            self.settings.link_ttl_s, session.life.deadline()[0]
         )
         self._by_watch_digest[tokens.token_hash(token)] = session
         return self.live_url(token), expires_at
@@ -164,21 +164,21 @@ class LiveManager:
         if await self.store.consume_link(digest) is None:
             raise LinkRefused
         self._by_digest.pop(digest, None)
-        credential = session.new_credential()
+        credential = session.controller.issue_credential()
         try:
             answer = await session.attach_viewer(offer, codecs)
         except BaseException:
             # Nothing was shown to anyone: give the link back rather than lose it (unless the
             # session ended meanwhile, when there is nothing left to give back).
-            session.forget_viewer()
+            session.controller.revoke()
             remaining = session.life.link_expires_at - time.time()
             if not session.ended and remaining > 0:
                 self._by_digest[digest] = session
                 await self.store.put_link(digest, session.id, remaining)
             raise
-        assert session.viewer_id is not None
-        self._by_viewer[session.viewer_id] = session
-        return session, session.viewer_id, credential, answer
+        assert session.controller.viewer_id is not None
+        self._by_viewer[session.controller.viewer_id] = session
+        return session, session.controller.viewer_id, credential, answer
 
     def viewer_session(
         self, viewer_id: str, credential: str
@@ -188,12 +188,12 @@ class LiveManager:
         if session is None:
             raise ViewerRefused
         spectator = None
-        if viewer_id != session.viewer_id:
+        if viewer_id != session.controller.viewer_id:
             spectator = session.watchers.check(viewer_id, credential)
             if spectator is None:
                 raise ViewerRefused
         else:
-            session.check_credential(credential)
+            session.controller.check(credential)
         if session.ended:
             raise SessionGone(session.reason)
         return session, spectator

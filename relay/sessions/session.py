@@ -2,9 +2,9 @@
 
 The session puts its parts together and routes what happens between them: ``Lifecycle``
 (state and deadlines), ``ShownPage`` (the page on screen and its video), ``PeerPool`` and
-``Watchers`` (the WebRTC peers), ``SessionRecord`` (store, events, webhooks), and the
-controlling viewer's credential and input. Ending is idempotent and always publishes
-``liveComplete`` exactly once.
+``Watchers`` (the WebRTC peers), ``Controller`` (the person with the link: credential,
+connection, input) and ``SessionRecord`` (store, events, webhooks). Ending is idempotent and
+always publishes ``liveComplete`` exactly once.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from relay import tokens
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.probe import PageWatcher
 from relay.control import protocol
-from relay.control.input import InputDispatcher
 from relay.control.navigation import BrowserInterface
-from relay.errors import ProtocolError, ViewerRefused
+from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
+from relay.sessions.controller import Controller
 from relay.sessions.lifecycle import Lifecycle, Status
 from relay.sessions.options import LiveOptions
 from relay.sessions.page import ShownPage
@@ -57,18 +56,14 @@ class LiveSession:
         self.pool = PeerPool(
             self.page, self.life, settings.ice_servers, settings.viewer_idle_s, self._spawn
         )
+        self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.watcher = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.ui = (
-            BrowserInterface(conn, target, lambda: self.peer, self.switch_tab, tag)
+            BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
             else None
         )
-        # The controlling viewer: its credential, and the connection and input it uses now.
-        self.viewer_id: str | None = None
-        self._credential_hash: str | None = None
-        self.peer: ViewerPeer | None = None
-        self.input: InputDispatcher | None = None
         self.codec: str | None = None
         self.viewer_gone = False  # closed without a goodbye: browserless' viewerDisconnected
         self.bad_messages = 0
@@ -92,28 +87,9 @@ class LiveSession:
         """True from the moment the session starts ending."""
         return self.life.ended
 
-    @property
-    def interacted(self) -> bool:
-        return self.life.interacted
-
-    @property
-    def created_at(self) -> float:
-        return self.life.created_at
-
-    @property
-    def target(self) -> CDPSession:
-        return self.page.target
-
-    @property
-    def conn(self) -> CDPConnection:
-        return self.page.conn
-
-    def deadline(self) -> tuple[float, Reason]:
-        return self.life.deadline()
-
     def viewer_ids(self) -> list[str]:
         """Every viewer id this session handed out, the controller's and the watchers'."""
-        return [v for v in (self.viewer_id, *self.watchers.by_id) if v]
+        return [v for v in (self.controller.viewer_id, *self.watchers.by_id) if v]
 
     def state(self) -> dict[str, Any]:
         life = self.life
@@ -133,7 +109,7 @@ class LiveSession:
         }
 
     async def save(self) -> None:
-        await self.record.save(self.id, self.state(), self.deadline()[0] - time.time())
+        await self.record.save(self.id, self.state(), self.life.deadline()[0] - time.time())
 
     # -- running -----------------------------------------------------------------------------
 
@@ -168,8 +144,8 @@ class LiveSession:
 
     def _on_view(self, view: tuple[int, int]) -> None:
         message = protocol.server_message("view", view=list(view))
-        if self.peer is not None:
-            self.peer.send(message)
+        if self.controller.peer is not None:
+            self.controller.peer.send(message)
         self.watchers.say(message)
 
     async def switch_tab(self, target_id: str) -> bool:
@@ -177,15 +153,10 @@ class LiveSession:
         move to it. False if there is no such page (or it is already on screen)."""
         if self.ended or target_id == self.page.target.target_id:
             return False
-        if self.input is not None:
-            await self.input.close()  # releases on the old tab whatever was held
-        switched = await self.page.switch(target_id)
-        target = self.page.target
-        self.watcher.target = target
+        switched = await self.controller.across_switch(lambda: self.page.switch(target_id))
+        self.watcher.target = self.page.target
         if self.ui is not None:
-            self.ui.target = target
-        if self.input is not None:
-            self.input = InputDispatcher(target, self.page.translator)
+            self.ui.target = self.page.target
         if switched:
             self.life.moved()  # "target closed" now follows the tab on screen
             log.info("live %s: switched to tab %s", self.id[:8], target_id)
@@ -193,56 +164,27 @@ class LiveSession:
 
     # -- the controlling viewer --------------------------------------------------------------
 
-    def new_credential(self) -> str:
-        credential = tokens.new_token()
-        self._credential_hash = tokens.token_hash(credential)
-        self.viewer_id = tokens.new_id()
-        return credential
-
-    def forget_viewer(self) -> None:
-        """The link's redemption failed before anyone saw anything: no viewer after all."""
-        self._credential_hash = self.viewer_id = None
-
-    def check_credential(self, credential: str) -> None:
-        if self._credential_hash is None or not tokens.same_secret(
-            credential, self._credential_hash
-        ):
-            raise ViewerRefused
-
     async def attach_viewer(self, offer: str, codecs: list[CodecName]) -> str:
-        """Answer the controller's offer; a previous connection of it, if any, is replaced."""
-        peer, answer = await self.pool.open(offer, codecs, self._on_message, self._on_lost)
-        await self._let_go()
-        self.peer = peer
-        if self.options.interactable:
-            self.input = InputDispatcher(self.page.target, self.page.translator)
+        """Answer the controller's offer; a previous connection of theirs is replaced."""
+        peer, answer = await self.controller.connect(offer, codecs, self._on_message, self._on_lost)
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
         self.codec = peer.codec
         self.life.go_live()
-        self.pool.watch(peer, lambda: peer is self.peer, self._on_lost)
         log.info("live %s: viewer connected (%s)", self.id[:8], peer.codec)
         await self.save()
         await self.record.publish(Event("viewerConnected", self.id, iso_now()))
         return answer
 
-    async def _let_go(self) -> None:
-        """Drop the controller's connection: release what it held, give its share back."""
-        peer, dispatcher, self.peer, self.input = self.peer, self.input, None, None
-        if dispatcher is not None:
-            await dispatcher.close()  # releases keys and buttons the viewer still held
-        if peer is not None:
-            await self.pool.drop(peer)
-
     def _on_lost(self, peer: ViewerPeer) -> None:
-        if peer is self.peer and not self.ended:
+        if peer is self.controller.peer and not self.ended:
             self._spawn(self._lose(peer), "viewer-lost")
 
     async def _lose(self, peer: ViewerPeer) -> None:
-        if peer is not self.peer or self.ended:
+        if peer is not self.controller.peer or self.ended:
             return
-        await self._let_go()
+        await self.controller.let_go()
         self.life.lose_viewer()
         grace_s = self.settings.reconnect_grace_s
         log.info("live %s: viewer lost; waiting %gs for it", self.id[:8], grace_s)
@@ -275,7 +217,7 @@ class LiveSession:
             return None
 
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
-        if peer is not self.peer:
+        if peer is not self.controller.peer:
             return
         if not peer.gate.allow():
             if peer.gate.flooding:
@@ -291,14 +233,14 @@ class LiveSession:
         elif isinstance(message, protocol.Size):
             self.page.ask_size(message)
         elif isinstance(message, protocol.Nav | protocol.Tab):
-            if self.ui is None or self.input is None:
+            if self.ui is None or self.controller.input is None:
                 self.ignored_input += 1  # no browser interface, or a view-only session
             else:
                 self._spawn(self._browser_ui(self.ui, message), "live-browser-ui")
-        elif self.input is None:
+        elif self.controller.input is None:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
-            self.input.push(message)
+            self.controller.input.push(message)
             if self.life.interact():  # the session's first input, whichever connection sent it
                 self._publish_soon(Event("humanInteracted", self.id, iso_now()))
 
@@ -320,7 +262,7 @@ class LiveSession:
             "pong",
             ts=ping.ts,
             now=int(time.time() * 1000),
-            endsInMs=int(max(0.0, self.deadline()[0] - time.time()) * 1000),
+            endsInMs=int(max(0.0, self.life.deadline()[0] - time.time()) * 1000),
             view=list(self.page.view),
             interactable=self.options.interactable and not watcher,
             **({"watcher": True} if watcher else {}),
@@ -350,7 +292,7 @@ class LiveSession:
         for task in list(self._tasks):
             if task is not me:
                 task.cancel()
-        peer, dispatcher, self.peer, self.input = self.peer, self.input, None, None
+        peer, dispatcher = self.controller.take()
         # Each step on its own: whatever fails, the outcome below is still published.
         for step in (
             self.pool.goodbye([peer] if peer is not None else [], reason),
@@ -365,7 +307,7 @@ class LiveSession:
             except Exception:
                 log.exception("live %s: clean-up step failed", self.id[:8])
         self._on_ended(self)
-        remaining_s = self.deadline()[0] - time.time()
+        remaining_s = self.life.deadline()[0] - time.time()
         await self.record.finish(self.id, self.digest, self.state(), remaining_s)
         outcome = live_complete(self.id, reason, "viewerGone" if self.viewer_gone else None)
         await self.record.publish(outcome)

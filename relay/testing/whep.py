@@ -18,6 +18,8 @@ import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from yarl import URL
 
+from relay.webrtc import aiortc_compat
+
 
 class WhepReceiver:
     def __init__(self, link: str, decode: bool = True) -> None:
@@ -86,8 +88,7 @@ class WhepReceiver:
 
 
 def _count_without_decoding(receiver: RTCRtpReceiver, counter: WhepReceiver) -> None:
-    """Count frames by RTP marker bit; reassembly, decoding and receiver reports are skipped
-    (aiortc's DTLS transport calls ``_handle_rtp_packet`` on the receiver instance)."""
+    """Count frames by RTP marker bit; reassembly, decoding and receiver reports are skipped."""
 
     async def handle(packet: Any, arrival_time_ms: int) -> None:
         counter.bytes += len(packet.payload)
@@ -96,7 +97,7 @@ def _count_without_decoding(receiver: RTCRtpReceiver, counter: WhepReceiver) -> 
         if counter.last_rtp is None or counter.last_rtp[0] == packet.ssrc:  # the media SSRC
             counter.last_rtp = (packet.ssrc, packet.sequence_number)
 
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    aiortc_compat.intercept_rtp(receiver, handle)
 
 
 __all__ = ["WhepReceiver"]
