@@ -63,18 +63,8 @@ class Settings:
     @property
     def sessions(self) -> SessionSettings:
         """The part of the settings that live sessions use."""
-        return SessionSettings(
-            base_url=self.base_url,
-            link_ttl_s=self.link_ttl_s,
-            reconnect_grace_s=self.reconnect_grace_s,
-            max_session_s=self.max_session_s,
-            viewer_idle_s=self.viewer_idle_s,
-            result_retention_s=self.result_retention_s,
-            ice_servers=self.ice_servers,
-            codec=self.codec,
-            notify=self.notify,
-            webhook_secret=self.webhook_secret,
-        )
+        names = {f.name for f in fields(SessionSettings)} - {"base_url"}
+        return SessionSettings(base_url=self.base_url, **{n: getattr(self, n) for n in names})
 
     def check_bind(self) -> None:
         """Refuse to expose an unauthenticated API beyond this machine."""
