@@ -78,7 +78,7 @@ class LiveManager:
             session = LiveSession(
                 live_id, digest, options, conn, target, self.settings, record, self._forget
             )
-            await session.watcher.check_selector()
+            await session.probe.check_selector()
             await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
             await session.save()
         except BaseException:

@@ -58,7 +58,7 @@ class LiveSession:
         )
         self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
-        self.watcher = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
+        self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
@@ -121,7 +121,7 @@ class LiveSession:
 
     def start(self) -> None:
         self._spawn(self._run_lifecycle(), "live-watch")
-        self._spawn(self.watcher.run(), "live-page-watch")
+        self._spawn(self.probe.run(), "live-page-watch")
         if self.ui is not None:
             self._spawn(self.ui.run(), "live-browser-ui")
 
@@ -154,7 +154,7 @@ class LiveSession:
         if self.ended or target_id == self.page.target.target_id:
             return False
         switched = await self.controller.across_switch(lambda: self.page.switch(target_id))
-        self.watcher.target = self.page.target
+        self.probe.target = self.page.target
         if self.ui is not None:
             self.ui.target = self.page.target
         if switched:
