@@ -17,53 +17,14 @@ from aiohttp import web
 
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.errors import ConnectError
 from relay.events import END_REASONS
-from relay.http import api, viewer
-from relay.http.auth import AccessLogger, key_refused, security
-from relay.http.cdp_endpoint import serve_connection
-from relay.http.cdp_options import parse_connect_query
-from relay.http.errors import error_from
+from relay.http import api, cdp_endpoint, viewer
+from relay.http.auth import AccessLogger, security
 from relay.http.keys import MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
 
 __all__ = ["MANAGER", "SETTINGS", "STORE", "RunningServer", "create_app", "start_server"]
-
-
-async def cdp_endpoint(request: web.Request) -> web.StreamResponse:
-    refused = key_refused(request)
-    if refused is not None:
-        return refused
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        return web.json_response(
-            {"service": "live-relay", "cdp": "connect a CDP client (WebSocket) to this URL"}
-        )
-    try:
-        options = parse_connect_query(request.query)
-    except ConnectError as exc:
-        return error_from(exc)
-    settings = request.app[SETTINGS]
-    return await serve_connection(
-        request, options, request.app[POOL], request.app[MANAGER], request.app[STORE],
-        settings.chromium, settings.browser_timeout_ms,
-    )  # fmt: skip
-
-
-async def json_version(request: web.Request) -> web.Response:
-    """What ``connect_over_cdp("http://HOST:PORT")`` reads to find the WebSocket."""
-    refused = key_refused(request)
-    if refused is not None:
-        return refused
-    base = request.app[SETTINGS].base_url.replace("http", "ws", 1)
-    query = f"?{request.query_string}" if request.query_string else ""
-    return web.json_response(
-        {
-            "Browser": "live-relay (managed Chromium)",
-            "Protocol-Version": "1.3",
-            "webSocketDebuggerUrl": f"{base}/{query}",
-        }
-    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -116,9 +77,9 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.cleanup_ctx.append(_services)
     app.router.add_get("/healthz", healthz)
     for path in ("/", "/chromium", "/chrome"):
-        app.router.add_get(path, cdp_endpoint)
-    app.router.add_get("/json/version", json_version)
-    app.router.add_get("/json/version/", json_version)
+        app.router.add_get(path, cdp_endpoint.connect)
+    app.router.add_get("/json/version", cdp_endpoint.json_version)
+    app.router.add_get("/json/version/", cdp_endpoint.json_version)
     app.router.add_post("/api/live", api.create_live)
     app.router.add_get("/api/live/{id}", api.get_live)
     app.router.add_delete("/api/live/{id}", api.delete_live)

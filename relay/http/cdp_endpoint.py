@@ -22,14 +22,18 @@ from aiohttp import web
 from relay.browser.cdp import MAX_MESSAGE_BYTES
 from relay.browser.chromium import Chromium, launch_chromium
 from relay.browser.pool import BrowserPool
-from relay.errors import CDPParamsError, PoolFull, PoolTimeout, RelayError
+from relay.errors import CDPParamsError, ConnectError, PoolFull, PoolTimeout, RelayError
+from relay.http.auth import key_refused
 from relay.http.cdp_options import (
     BROWSERLESS_REASONS,
     DOMAINS,
     ConnectOptions,
     Domain,
+    parse_connect_query,
     parse_live_url_params,
 )
+from relay.http.errors import error_from
+from relay.http.keys import MANAGER, POOL, SETTINGS, STORE
 from relay.sessions.manager import LiveManager
 from relay.store import Store
 
@@ -250,3 +254,39 @@ async def serve_connection(
             await client.close()
         pool.release()
     return client
+
+
+async def connect(request: web.Request) -> web.StreamResponse:
+    """``GET /`` (and ``/chromium``, ``/chrome``): a CDP client's WebSocket, or what this is."""
+    refused = key_refused(request)
+    if refused is not None:
+        return refused
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return web.json_response(
+            {"service": "live-relay", "cdp": "connect a CDP client (WebSocket) to this URL"}
+        )
+    try:
+        options = parse_connect_query(request.query)
+    except ConnectError as exc:
+        return error_from(exc)
+    settings = request.app[SETTINGS]
+    return await serve_connection(
+        request, options, request.app[POOL], request.app[MANAGER], request.app[STORE],
+        settings.chromium, settings.browser_timeout_ms,
+    )  # fmt: skip
+
+
+async def json_version(request: web.Request) -> web.Response:
+    """What ``connect_over_cdp("http://HOST:PORT")`` reads to find the WebSocket."""
+    refused = key_refused(request)
+    if refused is not None:
+        return refused
+    base = request.app[SETTINGS].base_url.replace("http", "ws", 1)
+    query = f"?{request.query_string}" if request.query_string else ""
+    return web.json_response(
+        {
+            "Browser": "live-relay (managed Chromium)",
+            "Protocol-Version": "1.3",
+            "webSocketDebuggerUrl": f"{base}/{query}",
+        }
+    )
