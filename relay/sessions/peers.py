@@ -47,11 +47,10 @@ class PeerPool:
         codecs: list[CodecName],
         on_message: OnMessage,
         on_lost: OnLost,
-        watcher: bool = False,
     ) -> tuple[ViewerPeer, str]:
         """A new peer and its answer to ``offer``, holding a share of the screencast."""
         self._check_running()
-        peer = ViewerPeer(self.page.video, self.ice_servers, on_message, on_lost, watcher)
+        peer = ViewerPeer(self.page.video, self.ice_servers, on_message, on_lost)
         try:
             await self.page.screencast.acquire()  # frames start while ICE and DTLS run
         except BaseException:

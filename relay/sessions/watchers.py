@@ -84,9 +84,7 @@ class Watchers:
         return spectator.id, credential, answer
 
     async def connect(self, spectator: Spectator, offer: str, codecs: list[CodecName]) -> str:
-        peer, answer = await self.pool.open(
-            offer, codecs, self._on_message, self._on_lost, watcher=True
-        )
+        peer, answer = await self.pool.open(offer, codecs, self._on_message, self._on_lost)
         old, spectator.peer = spectator.peer, peer
         if old is not None:
             await self.pool.drop(old)

@@ -54,11 +54,9 @@ class ViewerPeer:
         ice_servers: tuple[IceServer, ...],
         on_message: Callable[[ViewerPeer, str | bytes], None],
         on_lost: Callable[[ViewerPeer], None],
-        watcher: bool = False,
     ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.video = video
-        self.watcher = watcher  # a view-only watcher, not the session's controller
         self.track: PacketTrack | None = None
         self.channel: RTCDataChannel | None = None
         self.last_seen = time.monotonic()
