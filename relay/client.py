@@ -38,6 +38,9 @@ class Outcome:
     id: str
     reason: Reason
     at: str
+    # More about the end: what the person said when they could not complete the task
+    # (reason "failed"), or "viewerGone" (reason "closed": the viewer vanished).
+    detail: str | None = None
 
 
 class Live:
@@ -61,7 +64,8 @@ class Live:
         async for event in self.events():
             if event.final:
                 assert event.reason is not None
-                return Outcome(event.id, event.reason, event.at)
+                detail = (event.data or {}).get("detail")
+                return Outcome(event.id, event.reason, event.at, detail)
         raise LiveRelayError("the event stream ended without an outcome")
 
     async def state(self) -> dict[str, Any]:

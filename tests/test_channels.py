@@ -23,7 +23,9 @@ from .test_events import first_final_on_redis, read_sse
 from .test_webhooks import Receiver, receiver  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.browser]
-REASONS = [*END_REASONS, "viewerGone"]  # viewerGone: closed, with a detail
+# viewerGone: closed, with that detail; saidWhy: failed, with the person's reason as detail.
+REASONS = [*END_REASONS, "viewerGone", "saidWhy"]
+SAID = "The code never came"
 
 
 @pytest.mark.parametrize("reason", REASONS)
@@ -63,15 +65,20 @@ async def test_exactly_one_outcome_on_every_channel(
         await subscribed.wait()
         await asyncio.sleep(0.2)
 
-        if reason in ("done", "failed", "closed", "viewerGone"):
+        if reason in ("done", "failed", "closed", "viewerGone", "saidWhy"):
             viewer_page = await viewer.open(live["liveURL"])
             await wait_playing(viewer_page)
             if reason == "viewerGone":
                 viewer.chromium.process.kill()  # no goodbye: the grace period runs out
             elif reason == "closed":
                 await viewer_page.close()
+            elif reason == "done":
+                await viewer_page.click("#done")
             else:
-                await viewer_page.click("#done" if reason == "done" else "#fail")
+                await viewer_page.click("#fail")  # asks first
+                if reason == "saidWhy":
+                    await viewer_page.fill("#fail-reason", SAID)
+                await viewer_page.click("#fail-confirm")
         elif reason == "targetClosed":
             await page.close()
         elif reason == "cancelled":
@@ -86,15 +93,17 @@ async def test_exactly_one_outcome_on_every_channel(
         finals_on_hook = [
             c["json"] for c in receiver.calls["hook"] if c["json"]["type"] == "liveComplete"
         ]
-        ours = "closed" if reason == "viewerGone" else reason
+        ours = {"viewerGone": "closed", "saidWhy": "failed"}.get(reason, reason)
+        detail = {"viewerGone": "viewerGone", "saidWhy": SAID}.get(reason)
         assert redis_event["reason"] == ours
-        assert (redis_event.get("detail") == "viewerGone") == (reason == "viewerGone")
+        assert redis_event.get("detail") == detail
         assert [e["data"] for e in sse_events if e["event"] == "liveComplete"] == [redis_event]
         assert finals_on_hook == [redis_event]
         assert hook_calls[0]["json"]["type"] == "linkReady"
         if reason != "targetClosed":  # a closed page has no CDP session left to tell
-            theirs = "viewerDisconnected" if reason == "viewerGone" else BROWSERLESS_REASONS[reason]
-            assert on_cdp == [{"liveURLId": live_id, "reason": theirs}]
+            theirs = "viewerDisconnected" if reason == "viewerGone" else BROWSERLESS_REASONS[ours]
+            said = {"detail": SAID} if reason == "saidWhy" else {}
+            assert on_cdp == [{"liveURLId": live_id, "reason": theirs, **said}]
         assert json.loads(await redis_client.get(f"{redis_prefix}final:{live_id}")) == redis_event
         # Latecomers still learn the outcome: over SSE, and from the API.
         late = await read_sse(f"{relay.base_url}/api/live/{live_id}/events")
@@ -102,5 +111,5 @@ async def test_exactly_one_outcome_on_every_channel(
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{relay.base_url}/api/live/{live_id}") as resp:
                 state = await resp.json()
-        assert (state["status"], state["reason"]) == ("ended", ours)
+        assert (state["status"], state["reason"], state["detail"]) == ("ended", ours, detail)
         await browser.close()

@@ -91,9 +91,12 @@ async def test_live_with_redis_events_and_a_callable_notify(
         await tell(live.url)
         viewer_page = await viewer.open(links[0])
         await wait_playing(viewer_page)
-        await viewer_page.click("#fail")
+        await viewer_page.click("#fail")  # asks first, and takes a reason
+        await viewer_page.fill("#fail-reason", "The code never came")
+        await viewer_page.click("#fail-confirm")
         outcome = await asyncio.wait_for(outcome_task, 15)
         assert (outcome.id, outcome.reason) == (live.id, "failed")
+        assert outcome.detail == "The code never came"
         # Late listeners still learn it.
         assert (await live.wait()).reason == "failed"
 

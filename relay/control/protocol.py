@@ -17,6 +17,7 @@ from relay.errors import ProtocolError
 VERSION = 1
 MAX_MESSAGE_BYTES = 4096
 MAX_TEXT_CHARS = 1000
+MAX_REASON_CHARS = 500  # what the person may say when they cannot complete the task
 MAX_TOUCH_POINTS = 10
 MAX_COORD = 100_000.0
 MAX_DELTA = 100_000.0
@@ -33,7 +34,8 @@ class Ping:
 
 @dataclass(frozen=True)
 class Done:
-    failed: bool = False  # the person pressed "Can't complete"
+    failed: bool = False  # the person pressed "Can't complete"...
+    reason: str = ""  # ...and may say why
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ def parse(raw: str | bytes) -> Message:
     if kind == "done":
         return Done()
     if kind == "fail":
-        return Done(failed=True)
+        return Done(failed=True, reason=_str(data, "r", MAX_REASON_CHARS, "").strip())
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 

@@ -170,9 +170,12 @@ class ProxyConnection:
                     continue
                 reason = event.reason or "closed"
                 theirs = BROWSERLESS_REASONS.get(reason, reason)
-                if (event.data or {}).get("detail") == "viewerGone":
+                detail = (event.data or {}).get("detail")
+                if detail == "viewerGone":
                     theirs = "viewerDisconnected"
                 params = {"liveURLId": live_id, "reason": theirs}
+                if reason == "failed" and detail:
+                    params["detail"] = detail  # what the person said when they could not go on
                 if domain == "LiveRelay":
                     params["reason"] = reason  # our own domain speaks our own vocabulary
                 await self._event(domain, "liveComplete", params, session_id)

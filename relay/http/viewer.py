@@ -3,16 +3,44 @@ one-time link, reconnect and goodbye with the viewer's credential, Done and Can'
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from relay.errors import CDPClosed, CDPError, LinkRefused, OfferError, SessionGone, ViewerRefused
+from relay.control.protocol import MAX_REASON_CHARS
+from relay.errors import (
+    CDPClosed,
+    CDPError,
+    LinkRefused,
+    OfferError,
+    OptionsError,
+    SessionGone,
+    ViewerRefused,
+)
 from relay.events import Reason
+from relay.http.errors import error, error_from
 from relay.http.keys import MANAGER, SETTINGS, VIEWER_HTML
 from relay.webrtc.sdp import MAX_SDP_BYTES, SDP_CONTENT_TYPE
 
 LINK_REFUSED = "This link is not valid: links work once and expire.\n"
+MAX_FAIL_BODY_BYTES = 4096
+
+
+def parse_fail_reason(raw: bytes) -> str | None:
+    """The person's reason from a Can't complete body: none, or ``{"reason": "text"}``."""
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise OptionsError('the body must be JSON: {"reason": "..."}') from None
+    if not isinstance(body, dict) or not set(body) <= {"reason"}:
+        raise OptionsError('the body must be {"reason": "..."}')
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
+        raise OptionsError(f"reason must be a string of at most {MAX_REASON_CHARS} characters")
+    return reason.strip() or None
 
 
 async def viewer_page(request: web.Request) -> web.Response:
@@ -97,7 +125,9 @@ async def whep_reconnect(request: web.Request) -> web.Response:
     return _answer(_session_url(request, viewer_id), answer)
 
 
-async def _viewer_ends(request: web.Request, credential: str, reason: Reason) -> web.Response:
+async def _viewer_ends(
+    request: web.Request, credential: str, reason: Reason, detail: str | None = None
+) -> web.Response:
     try:
         session, spectator = request.app[MANAGER].viewer_session(
             request.match_info["viewer"], credential
@@ -109,7 +139,7 @@ async def _viewer_ends(request: web.Request, credential: str, reason: Reason) ->
             return web.Response(status=403, text="a watcher cannot end the session\n")
         await session.watchers.leave(spectator)  # only this watcher goes
         return web.json_response({"ended": False, "left": True})
-    await session.end(reason)
+    await session.end(reason, detail)
     return web.json_response({"ended": True, "reason": session.reason})
 
 
@@ -128,5 +158,13 @@ async def viewer_done(request: web.Request) -> web.Response:
 
 
 async def viewer_failed(request: web.Request) -> web.Response:
-    """The person pressed "Can't complete"."""
-    return await _viewer_ends(request, _credential(request), "failed")
+    """The person pressed "Can't complete", and may say why: ``{"reason": "..."}`` (optional,
+    at most 500 characters), delivered as ``detail`` with ``liveComplete``."""
+    raw = await request.content.read(MAX_FAIL_BODY_BYTES + 1)
+    if len(raw) > MAX_FAIL_BODY_BYTES:
+        return error(413, "the body is too large")
+    try:
+        reason = parse_fail_reason(raw)
+    except OptionsError as exc:
+        return error_from(exc)
+    return await _viewer_ends(request, _credential(request), "failed", reason)

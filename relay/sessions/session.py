@@ -65,7 +65,9 @@ class LiveSession:
             else None
         )
         self.codec: str | None = None
-        self.viewer_gone = False  # closed without a goodbye: browserless' viewerDisconnected
+        # More about the end: viewerGone (closed without a goodbye: browserless'
+        # viewerDisconnected), or what the person said when they could not complete the task.
+        self.detail: str | None = None
         self.bad_messages = 0
         self.ignored_input = 0
         self._grace: asyncio.Task[None] | None = None
@@ -97,6 +99,7 @@ class LiveSession:
             "id": self.id,
             "status": life.status,
             "reason": life.reason,
+            "detail": self.detail,
             "createdAt": iso(life.created_at),
             "expiresAt": iso(life.link_expires_at),
             "endsAt": iso(life.deadline()[0]),
@@ -194,8 +197,7 @@ class LiveSession:
 
     async def _grace_timer(self, grace_s: float) -> None:
         await asyncio.sleep(grace_s)
-        self.viewer_gone = True
-        await self.end("closed")
+        await self.end("closed", "viewerGone")
 
     def _kick(self, peer: ViewerPeer, reason: str) -> None:
         log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)
@@ -229,7 +231,8 @@ class LiveSession:
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message))
         elif isinstance(message, protocol.Done):
-            self._spawn(self.end("failed" if message.failed else "done"), "viewer-done")
+            ending = self.end("failed", message.reason) if message.failed else self.end("done")
+            self._spawn(ending, "viewer-done")
         elif isinstance(message, protocol.Size):
             self.page.ask_size(message)
         elif isinstance(message, protocol.Nav | protocol.Tab):
@@ -277,10 +280,12 @@ class LiveSession:
         assert self.life.reason is not None
         return self.life.reason
 
-    async def end(self, reason: Reason) -> None:
-        """End the session once; later calls wait for the first one to finish."""
+    async def end(self, reason: Reason, detail: str | None = None) -> None:
+        """End the session once; later calls wait for the first one to finish (the first
+        reason and detail stay)."""
         if self._finish is None:
             self.life.end(reason)
+            self.detail = detail or None
             self._finish = asyncio.create_task(self._teardown(), name=f"live-end:{self.id[:8]}")
         await asyncio.shield(self._finish)
 
@@ -309,7 +314,7 @@ class LiveSession:
         self._on_ended(self)
         remaining_s = self.life.deadline()[0] - time.time()
         await self.record.finish(self.id, self.digest, self.state(), remaining_s)
-        outcome = live_complete(self.id, reason, "viewerGone" if self.viewer_gone else None)
+        outcome = live_complete(self.id, reason, self.detail)
         await self.record.publish(outcome)
         self.record.notify(outcome)
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)

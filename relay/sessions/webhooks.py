@@ -89,7 +89,9 @@ def slack_text(payload: dict[str, Any]) -> str:
         ask = payload.get("instructions") or "A person is needed in a live browser session."
         return f"{ask} Open {payload['liveURL']} (valid until {payload['expiresAt']})."
     if payload["type"] == "liveComplete":
-        return f"Live session {payload['id'][:8]} ended: {payload.get('reason')}."
+        detail = payload.get("detail") if payload.get("reason") == "failed" else None
+        said = f" The person said: {detail}" if detail else ""
+        return f"Live session {payload['id'][:8]} ended: {payload.get('reason')}.{said}"
     return f"Live session {payload['id'][:8]}: {payload['type']}."
 
 

@@ -15,6 +15,7 @@ const PONG_TIMEOUT_MS = 3000;
 const HOST_SETTLE_MS = 25;
 const ICE_GATHER_MAX_MS = 2000;
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
+const FINISH_RETRY_MS = [250, 500, 1000, 2000, 3000]; // Done / Can't complete, until acknowledged
 // Why a session can end, and what the person is told: the relay's one list (events.py).
 const REASONS = config.reasons || {};
 
@@ -44,9 +45,12 @@ let lastPong = 0;
 let reconnecting = false;
 let kicked = false;
 let instructionsShown = false;
+let everLive = false;  // Done and Can't complete only once the person has seen the page
+let finishing = null;  // the outcome on its way to the relay, until the relay has it
 
 function setState(state, message) {
   if (state === "live" && viewer.state !== "live") tellParent("connected");
+  if (state === "live") everLive = true;
   viewer.state = state;
   $("state").dataset.state = state;
   $("state-text").textContent = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting",
@@ -55,15 +59,22 @@ function setState(state, message) {
   overlay.hidden = state === "live";
   $("spinner").hidden = state === "ended" || state === "invalid";
   if (message) $("message").textContent = message;
-  $("done").disabled = $("fail").disabled = state === "ended" || state === "invalid";
+  updateButtons();
 }
 
-function ended(reason) {
+function updateButtons() {
+  const off = !everLive || finishing !== null || viewer.state === "ended" || viewer.state === "invalid";
+  $("done").disabled = $("fail").disabled = off;
+}
+
+function ended(reason, message) {
   if (viewer.state === "ended") return;
   viewer.reason = reason;
+  finishing = null;
   clearInterval(heartbeat);
   if (viewer.pc) viewer.pc.close();
-  setState("ended", REASONS[reason] || "This live session has ended.");
+  if ($("fail-dialog").open) $("fail-dialog").close();
+  setState("ended", message || REASONS[reason] || "This live session has ended.");
   $("time-left").textContent = "";
   $("keyboard").hidden = true;
   tellParent("complete", { reason });
@@ -262,20 +273,39 @@ async function reconnect() {
   }
 }
 
-// Done or "Can't complete": said over HTTP, which answers; the data channel is the fallback.
-async function finish(outcome) {
-  $("done").disabled = $("fail").disabled = true;
+// Done or "Can't complete": said over HTTP, which answers, and tried again until the relay has
+// it (the data channel too, when it is open); the page says "Done" only once the relay does.
+async function finish(outcome, reason = "") {
+  if (finishing !== null || resource === null || viewer.state === "ended" || viewer.state === "invalid") return;
+  finishing = outcome;
+  updateButtons();
+  const button = $(outcome === "failed" ? "fail" : "done");
+  const label = button.textContent;
+  button.textContent = "Sending…";
+  const headers = { Authorization: `Bearer ${credential}` };
+  let body;
+  if (outcome === "failed" && reason) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify({ reason });
+  }
   try {
-    const response = await fetch(`${resource}/${outcome}`, {
-      method: "POST", headers: { Authorization: `Bearer ${credential}` },
-    });
-    const body = await response.json().catch(() => ({}));
-    ended(body.reason || outcome);
-  } catch {
-    if (viewer.channel && viewer.channel.readyState === "open") {
-      viewer.channel.send(JSON.stringify({ t: outcome === "failed" ? "fail" : "done" }));
+    for (let attempt = 0; viewer.state !== "ended"; attempt++) {
+      try {
+        const response = await fetch(`${resource}/${outcome}`, { method: "POST", headers, body });
+        const answer = await response.json().catch(() => ({}));
+        if (response.ok || response.status === 410) return ended(answer.reason || outcome);
+        if (response.status === 404) {
+          return ended("closed", "This live session is no longer available: your answer could not be delivered.");
+        }
+      } catch { /* no answer: try again */ }
+      if (viewer.channel && viewer.channel.readyState === "open") {
+        viewer.channel.send(JSON.stringify(outcome === "failed" ? { t: "fail", r: reason } : { t: "done" }));
+      }
+      const delay = FINISH_RETRY_MS[Math.min(attempt, FINISH_RETRY_MS.length - 1)];
+      await new Promise((r) => setTimeout(r, delay));
     }
-    ended(outcome);
+  } finally {
+    button.textContent = label;
   }
 }
 
@@ -296,7 +326,12 @@ function tick() {
 }
 
 $("done").addEventListener("click", () => finish("done"));
-$("fail").addEventListener("click", () => finish("failed"));
+$("fail").addEventListener("click", () => {
+  $("fail-reason").value = "";
+  $("fail-dialog").showModal();
+});
+$("fail-back").addEventListener("click", () => $("fail-dialog").close());
+$("fail-form").addEventListener("submit", () => finish("failed", $("fail-reason").value.trim()));
 $("keyboard").addEventListener("click", () => $("kbd").focus());
 $("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });
 // The video area changes with the window, a rotation, or the browser bar appearing.

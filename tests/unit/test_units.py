@@ -171,3 +171,25 @@ def test_complete_when() -> None:
     for bad in ({}, {"url": 5}, {"url": ""}, {"colour": "x"}, "dashboard"):
         with pytest.raises(OptionsError, match="completeWhen"):
             parse_live_options({"browserWSEndpoint": "ws://h:1/x", "completeWhen": bad}, 1000)
+
+
+def test_cant_complete_carries_an_optional_reason() -> None:
+    from relay.control import protocol
+
+    assert protocol.parse('{"v":1,"t":"fail"}') == protocol.Done(failed=True)
+    assert protocol.parse('{"v":1,"t":"fail","r":" no code "}') == protocol.Done(True, "no code")
+    for bad in ('{"v":1,"t":"fail","r":5}', '{"v":1,"t":"fail","r":"' + "x" * 501 + '"}'):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse(bad)
+
+
+def test_slack_text_says_what_the_person_said() -> None:
+    from relay.sessions.webhooks import slack_text
+
+    base = {"type": "liveComplete", "id": "5f0c" * 8}
+    assert slack_text({**base, "reason": "done"}) == "Live session 5f0c5f0c ended: done."
+    assert slack_text({**base, "reason": "failed"}) == "Live session 5f0c5f0c ended: failed."
+    said = slack_text({**base, "reason": "failed", "detail": "no code"})
+    assert said == "Live session 5f0c5f0c ended: failed. The person said: no code"
+    closed = {**base, "reason": "closed", "detail": "viewerGone"}
+    assert slack_text(closed) == "Live session 5f0c5f0c ended: closed."
