@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Route
 
 from relay.http.app import MANAGER, RunningServer
-from relay.testing.pages import SourcePage, create_live
+from relay.testing.pages import SourcePage, create_live, eventually
 from relay.testing.viewer import ViewerBrowser, open_live, wait_playing
 
 from .test_events import read_sse
@@ -102,3 +102,67 @@ async def test_a_bad_cant_complete_body_gets_a_clear_refusal(
                 assert "error" in await r.json()
     assert session.status == "live"
     await wait_playing(page)
+
+
+async def _answer_in_page(source: SourcePage) -> Any:
+    """What the page's own script got back from its dialog (waits until it has it)."""
+    for _ in range(200):
+        value = await source.evaluate("window.answer")
+        if value is not None:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("the page never got an answer")
+
+
+@pytest.mark.parametrize(
+    ("call", "button", "typed", "expected"),
+    [
+        ("(alert('Your session will end.'), 'seen')", "#page-dialog-ok", None, "seen"),
+        ("confirm('Pay 20 EUR?')", "#page-dialog-ok", None, True),
+        ("confirm('Pay 20 EUR?')", "#page-dialog-cancel", None, False),
+        ("prompt('Your name?', 'guest')", "#page-dialog-ok", "Ada", "Ada"),
+        ("prompt('Your name?', 'guest')", "#page-dialog-cancel", None, "cancelled"),
+    ],
+)
+async def test_the_pages_dialogs_reach_the_person_and_the_answers_reach_the_page(
+    call: str,
+    button: str,
+    typed: str | None,
+    expected: Any,
+    relay: RunningServer,
+    source: SourcePage,
+    viewer: ViewerBrowser,
+) -> None:
+    _live, page, session = await open_live(relay, source, viewer)
+    await eventually(lambda: session.dialogs.enabled)
+    await source.evaluate(f"setTimeout(() => {{ window.answer = {call} ?? 'cancelled'; }}, 0)")
+    await page.wait_for_selector("#page-dialog[open]")
+    message = call.split("'")[1]
+    assert await page.inner_text("#page-dialog-message") == message
+    if call.startswith("prompt"):
+        assert await page.input_value("#page-dialog-input") == "guest"
+    if typed is not None:
+        await page.fill("#page-dialog-input", typed)
+    await page.click(button)
+    assert await _answer_in_page(source) == expected
+    await page.wait_for_selector("#page-dialog", state="hidden")
+    assert session.status == "live"
+
+
+async def test_a_dialog_waits_for_the_person_and_view_only_cannot_answer(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source, interactable=False)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    await eventually(lambda: session.dialogs.enabled)
+    # Opened before anyone looks: the viewer that comes later sees it.
+    await source.evaluate("setTimeout(() => { window.answer = confirm('Still there?'); }, 0)")
+    await eventually(lambda: session.dialogs.pending is not None)
+    page = await viewer.open(live["liveURL"])
+    await page.wait_for_selector("#page-dialog[open]")
+    assert await page.inner_text("#page-dialog-message") == "Still there?"
+    assert await page.is_hidden("#page-dialog-ok") and await page.is_visible("#page-dialog-wait")
+    before = session.ignored_input
+    await page.evaluate("window.liveRelay.channel.send(JSON.stringify({t: 'dialog', ok: true}))")
+    await eventually(lambda: session.ignored_input > before)
+    assert session.dialogs.pending is not None  # nobody answered for the person

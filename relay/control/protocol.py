@@ -114,8 +114,16 @@ class Tab:
     target_id: str
 
 
+@dataclass(frozen=True)
+class DialogAnswer:
+    """The person's answer to the page's dialog: OK (or Leave) or Cancel, and a prompt's text."""
+
+    ok: bool
+    text: str = ""
+
+
 Input = Pointer | Wheel | Key | Text | Touch
-Message = Ping | Done | Size | Input | Nav | Tab
+Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
@@ -256,6 +264,8 @@ def parse(raw: str | bytes) -> Message:
         return Tab(target)
     if kind == "ping":
         return Ping(_number(data, "ts", -1e15, 1e15))
+    if kind == "dialog":
+        return DialogAnswer(_bool(data, "ok"), _str(data, "s", MAX_TEXT_CHARS, ""))
     if kind == "done":
         return Done()
     if kind == "fail":
@@ -263,7 +273,7 @@ def parse(raw: str | bytes) -> Message:
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 
-ServerKind = Literal["pong", "view", "nav", "end", "kick"]
+ServerKind = Literal["pong", "view", "nav", "end", "kick", "dialog", "dialogClosed"]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.probe import PageWatcher
 from relay.control import protocol
+from relay.control.dialogs import PageDialogs
 from relay.control.navigation import BrowserInterface
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
@@ -59,6 +61,8 @@ class LiveSession:
         self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
+        self.dialogs = PageDialogs(target, self._say_all, tag)
+        self._greeted: weakref.WeakSet[ViewerPeer] = weakref.WeakSet()
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
@@ -125,6 +129,7 @@ class LiveSession:
     def start(self) -> None:
         self._spawn(self._run_lifecycle(), "live-watch")
         self._spawn(self.probe.run(), "live-page-watch")
+        self._spawn(self.dialogs.start(), "live-dialogs")
         if self.ui is not None:
             self._spawn(self.ui.run(), "live-browser-ui")
 
@@ -145,11 +150,20 @@ class LiveSession:
         log.info("live %s: completeWhen met", self.id[:8])
         self._spawn(self.end("conditionMet"), "live-condition")
 
-    def _on_view(self, view: tuple[int, int]) -> None:
-        message = protocol.server_message("view", view=list(view))
+    def _say_all(self, message: str) -> None:
+        """To every viewer: the controller and the watchers."""
         if self.controller.peer is not None:
             self.controller.peer.send(message)
         self.watchers.say(message)
+
+    def _on_view(self, view: tuple[int, int]) -> None:
+        self._say_all(protocol.server_message("view", view=list(view)))
+
+    def _greet(self, peer: ViewerPeer) -> None:
+        """A viewer's data channel is open (its first heartbeat came): show it what waits."""
+        if peer not in self._greeted:
+            self._greeted.add(peer)
+            self.dialogs.greet(peer.send)
 
     async def switch_tab(self, target_id: str) -> bool:
         """Show another tab of the same browser: the stream, the input and the page watcher
@@ -161,6 +175,7 @@ class LiveSession:
         if self.ui is not None:
             self.ui.target = self.page.target
         if switched:
+            await self.dialogs.move_to(self.page.target)
             self.life.moved()  # "target closed" now follows the tab on screen
             log.info("live %s: switched to tab %s", self.id[:8], target_id)
         return switched
@@ -230,6 +245,7 @@ class LiveSession:
             return
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message))
+            self._greet(peer)
         elif isinstance(message, protocol.Done):
             ending = self.end("failed", message.reason) if message.failed else self.end("done")
             self._spawn(ending, "viewer-done")
@@ -240,6 +256,11 @@ class LiveSession:
                 self.ignored_input += 1  # no browser interface, or a view-only session
             else:
                 self._spawn(self._browser_ui(self.ui, message), "live-browser-ui")
+        elif isinstance(message, protocol.DialogAnswer):
+            if self.controller.input is None:
+                self.ignored_input += 1  # a view-only session sees dialogs, cannot answer
+            else:
+                self._spawn(self._answer_dialog(message), "live-dialog-answer")
         elif self.controller.input is None:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
@@ -251,12 +272,17 @@ class LiveSession:
         if not await ui.handle(message):
             self.ignored_input += 1
 
+    async def _answer_dialog(self, message: protocol.DialogAnswer) -> None:
+        if not await self.dialogs.answer(message):
+            self.ignored_input += 1  # no dialog waits for an answer
+
     def _on_watcher_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if not peer.gate.allow():
             return  # watchers only ever need pings: a flood is dropped, not acted on
         message = self._parse(raw)
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message, watcher=True))
+            self._greet(peer)
         elif message is not None:
             self.ignored_input += 1  # view-only, whatever the page sends
 
@@ -298,6 +324,7 @@ class LiveSession:
             if task is not me:
                 task.cancel()
         peer, dispatcher = self.controller.take()
+        self.dialogs.stop()  # a dialog still open is the script's to handle now
         # Each step on its own: whatever fails, the outcome below is still published.
         for step in (
             self.pool.goodbye([peer] if peer is not None else [], reason),

@@ -74,6 +74,7 @@ function ended(reason, message) {
   clearInterval(heartbeat);
   if (viewer.pc) viewer.pc.close();
   if ($("fail-dialog").open) $("fail-dialog").close();
+  if ($("page-dialog").open) $("page-dialog").close();
   setState("ended", message || REASONS[reason] || "This live session has ended.");
   $("time-left").textContent = "";
   $("keyboard").hidden = true;
@@ -118,6 +119,30 @@ function showBrowserInterface(nav) {
     return option;
   }));
   select.hidden = nav.tabs.length < 2;
+}
+
+// The page's own alert / confirm / prompt / beforeunload: Chromium draws none in a headless
+// page, so the person sees it here. Watchers and view-only viewers see it, cannot answer.
+function showPageDialog(msg) {
+  const answerable = viewer.interactable && !viewer.watcher;
+  const leaving = msg.type === "beforeunload";
+  $("page-dialog-title").textContent = leaving ? "Leave this page?" : "The page asks";
+  $("page-dialog-message").textContent = msg.message || (leaving ? "Changes you made may not be saved." : "");
+  $("page-dialog-input").hidden = msg.type !== "prompt" || !answerable;
+  $("page-dialog-input").value = msg.default || "";
+  $("page-dialog-ok").hidden = !answerable;
+  $("page-dialog-ok").textContent = leaving ? "Leave" : "OK";
+  $("page-dialog-cancel").hidden = !answerable || msg.type === "alert";
+  $("page-dialog-cancel").textContent = leaving ? "Stay" : "Cancel";
+  $("page-dialog-wait").hidden = answerable;
+  if (!$("page-dialog").open) $("page-dialog").showModal();
+  if (answerable) $(msg.type === "prompt" ? "page-dialog-input" : "page-dialog-ok").focus();
+}
+
+function answerPageDialog(ok) {
+  send({ t: "dialog", ok, s: ok ? $("page-dialog-input").value : "" });
+  if ($("page-dialog").open) $("page-dialog").close();
+  $("stage").focus({ preventScroll: true });
 }
 
 // The relay takes no trickled candidates, so the offer waits for them. With no STUN or TURN
@@ -166,6 +191,10 @@ function onChannelMessage(event) {
     viewer.view = msg.view;
   } else if (msg.t === "nav") {
     showBrowserInterface(msg);
+  } else if (msg.t === "dialog") {
+    showPageDialog(msg);
+  } else if (msg.t === "dialogClosed") {
+    if ($("page-dialog").open) $("page-dialog").close();
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
@@ -331,6 +360,12 @@ $("fail").addEventListener("click", () => {
   $("fail-dialog").showModal();
 });
 $("fail-back").addEventListener("click", () => $("fail-dialog").close());
+$("page-dialog-form").addEventListener("submit", (e) => { e.preventDefault(); answerPageDialog(true); });
+$("page-dialog-cancel").addEventListener("click", () => answerPageDialog(false));
+$("page-dialog").addEventListener("cancel", (e) => {
+  // Escape answers as Cancel would (OK for an alert); a watcher just closes its copy.
+  if (viewer.interactable && !viewer.watcher) { e.preventDefault(); answerPageDialog(false); }
+});
 $("fail-form").addEventListener("submit", () => finish("failed", $("fail-reason").value.trim()));
 $("keyboard").addEventListener("click", () => $("kbd").focus());
 $("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });

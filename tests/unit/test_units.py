@@ -193,3 +193,20 @@ def test_slack_text_says_what_the_person_said() -> None:
     assert said == "Live session 5f0c5f0c ended: failed. The person said: no code"
     closed = {**base, "reason": "closed", "detail": "viewerGone"}
     assert slack_text(closed) == "Live session 5f0c5f0c ended: closed."
+
+
+def test_dialog_messages_both_ways() -> None:
+    from relay.control import protocol
+    from relay.control.dialogs import parse_opening
+
+    assert protocol.parse('{"v":1,"t":"dialog","ok":true,"s":"Ada"}') == protocol.DialogAnswer(
+        True, "Ada"
+    )
+    assert protocol.parse('{"v":1,"t":"dialog","ok":false}') == protocol.DialogAnswer(False)
+    for bad in ('{"v":1,"t":"dialog","ok":"yes"}', '{"v":1,"t":"dialog","ok":true,"s":7}'):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse(bad)
+    opening = parse_opening({"type": "prompt", "message": "x" * 5000, "defaultPrompt": "g"})
+    assert opening is not None and len(opening.message) == 2000 and opening.default == "g"
+    assert parse_opening({"type": "print", "message": "?"}) is None
+    assert parse_opening({"type": "alert", "message": 5}) is None
