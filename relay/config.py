@@ -38,6 +38,7 @@ class Settings:
     link_ttl_s: float = 300.0
     live_timeout_ms: int = 300_000
     reconnect_grace_s: float = 15.0
+    reload_window_s: float = 3.0
     max_session_s: float = 3600.0
     viewer_idle_s: float = 6.0
     result_retention_s: float = 3600.0
@@ -207,6 +208,13 @@ OPTIONS: tuple[Option, ...] = (
         "RELAY_RECONNECT_GRACE_S",
         _positive(float),
         "Seconds a viewer whose connection dropped may take to reconnect.",
+    ),
+    Option(
+        "reload_window_s",
+        "RELAY_RELOAD_WINDOW_S",
+        _positive(float),
+        "Seconds a viewer tab that said goodbye may take to come back (a reload) before the "
+        "session ends with closed (at most the reconnect grace).",
     ),
     Option(
         "viewer_idle_s",

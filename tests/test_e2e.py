@@ -23,6 +23,7 @@ from relay.testing.whep import WhepReceiver
 from relay.webrtc.playout import PLAYOUT_DELAY_URI
 
 from .conftest import StartRelay
+from .test_events import read_sse
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -202,13 +203,39 @@ async def test_vanished_viewer_ends_with_closed_after_the_grace_period(
     assert time.monotonic() - gone_at >= 1.5  # not before the grace period ran out
 
 
-async def test_closed_tab_ends_at_once_with_closed(
+async def test_closed_tab_ends_with_closed_after_the_reload_window(
     start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
-    relay = await start_relay(reconnect_grace_s=60, viewer_idle_s=60)
+    relay = await start_relay(reconnect_grace_s=60, viewer_idle_s=60, reload_window_s=1.0)
     _live, page, session = await open_live(relay, source, viewer)
-    await page.close()
+    await page.close()  # the goodbye beacon: not the 60 s grace of a vanished viewer
     assert await asyncio.wait_for(session.wait_ended(), 5) == "closed"
+    assert session.detail is None  # a goodbye, not viewerGone
+
+
+async def test_a_reloaded_viewer_tab_takes_the_session_up_again(
+    start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    relay = await start_relay(reload_window_s=10.0)
+    live, page, session = await open_live(relay, source, viewer)
+    viewer_id = session.controller.viewer_id
+    events = asyncio.create_task(read_sse(f"{relay.base_url}/api/live/{live['id']}/events"))
+    for _ in range(2):  # F5, twice
+        await page.reload()
+        await wait_playing(page)
+        assert session.status == "live" and not session.ended
+        assert session.controller.viewer_id == viewer_id  # the same viewer, not a new link
+    took_ms, _ = await asyncio.gather(
+        page.evaluate(WAIT_COLOUR_JS, [[0, 0, 255], 10_000]), source.set_colour("rgb(0,0,255)")
+    )
+    assert took_ms >= 0  # video flows after the reload
+    await page.click("#done")
+    await page.wait_for_function("() => window.liveRelay.state === 'ended'")
+    finals = [e for e in await asyncio.wait_for(events, 10) if e["event"] == "liveComplete"]
+    assert [e["data"]["reason"] for e in finals] == ["done"]
+    # The tab forgets the session once it ended: a reload now says so instead of resuming.
+    await page.reload()
+    await page.wait_for_function("() => window.liveRelay.state === 'invalid'")
 
 
 async def test_no_token_in_logs(

@@ -148,9 +148,21 @@ async def whep_delete(request: web.Request) -> web.Response:
 
 
 async def viewer_beacon(request: web.Request) -> web.Response:
-    # navigator.sendBeacon cannot set headers: the credential comes as the body.
+    """The viewer's tab is going away: closing, or reloading. The session waits the reload
+    window for it (``LiveSession.viewer_leaving``); a watcher just leaves. ``navigator.
+    sendBeacon`` cannot set headers, so the credential is the body."""
     credential = (await request.content.read(128)).decode("ascii", "replace").strip()
-    return await _viewer_ends(request, credential, "closed")
+    try:
+        session, spectator = request.app[MANAGER].viewer_session(
+            request.match_info["viewer"], credential
+        )
+    except (ViewerRefused, SessionGone) as exc:
+        return _viewer_error(exc)
+    if spectator is not None:
+        await session.watchers.leave(spectator)
+        return web.json_response({"ended": False, "left": True})
+    session.viewer_leaving()
+    return web.json_response({"ended": False, "leaving": True})
 
 
 async def viewer_done(request: web.Request) -> web.Response:

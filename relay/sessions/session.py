@@ -199,20 +199,43 @@ class LiveSession:
         if peer is self.controller.peer and not self.ended:
             self._spawn(self._lose(peer), "viewer-lost")
 
-    async def _lose(self, peer: ViewerPeer) -> None:
+    def viewer_leaving(self) -> None:
+        """The viewer's tab said goodbye: it is closing, or reloading (a page cannot tell the
+        two apart as it unloads). A reload comes back with its credential within the reload
+        window; otherwise the session ends with ``closed``."""
+        if self.ended:
+            return
+        window_s = min(self.settings.reload_window_s, self.settings.reconnect_grace_s)
+        peer = self.controller.peer
+        if peer is not None:
+            self._spawn(self._lose(peer, window_s, goodbye=True), "viewer-leaving")
+        elif self._grace is not None:  # already waiting for it: the goodbye shortens the wait
+            self._wait_for_viewer(window_s, goodbye=True)
+
+    async def _lose(
+        self, peer: ViewerPeer, grace_s: float | None = None, goodbye: bool = False
+    ) -> None:
         if peer is not self.controller.peer or self.ended:
             return
         await self.controller.let_go()
         self.life.lose_viewer()
-        grace_s = self.settings.reconnect_grace_s
-        log.info("live %s: viewer lost; waiting %gs for it", self.id[:8], grace_s)
-        self._grace = self._spawn(self._grace_timer(grace_s), "reconnect-grace")
+        self._wait_for_viewer(
+            self.settings.reconnect_grace_s if grace_s is None else grace_s, goodbye
+        )
         await self.save()
         await self.record.publish(Event("viewerDisconnected", self.id, iso_now()))
 
-    async def _grace_timer(self, grace_s: float) -> None:
+    def _wait_for_viewer(self, grace_s: float, goodbye: bool) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+        log.info("live %s: viewer %s; waiting %gs for it", self.id[:8],
+                 "said goodbye" if goodbye else "lost", grace_s)  # fmt: skip
+        self._grace = self._spawn(self._grace_timer(grace_s, goodbye), "reconnect-grace")
+
+    async def _grace_timer(self, grace_s: float, goodbye: bool) -> None:
         await asyncio.sleep(grace_s)
-        await self.end("closed", "viewerGone")
+        # Gone with a goodbye is a closed tab; without one, browserless' viewerDisconnected.
+        await self.end("closed", None if goodbye else "viewerGone")
 
     def _kick(self, peer: ViewerPeer, reason: str) -> None:
         log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)

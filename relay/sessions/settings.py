@@ -16,6 +16,7 @@ class SessionSettings:
     base_url: str  # links are base_url + /live/TOKEN
     link_ttl_s: float
     reconnect_grace_s: float
+    reload_window_s: float
     max_session_s: float
     viewer_idle_s: float
     result_retention_s: float

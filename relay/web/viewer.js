@@ -22,6 +22,9 @@ const REASONS = config.reasons || {};
 // The token lives only in this module: it leaves the address bar (and so history, bookmarks
 // and screenshots) as soon as the page has read it.
 const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+// A reload of this tab resumes the session: the viewer session's URL and credential stay in
+// this tab's sessionStorage (never in another tab, never after the session ends).
+const SAVED = "live-relay:viewer";
 const embedded = new URLSearchParams(location.search).get("embed") === "1";
 history.replaceState(null, "", "./");
 if (embedded) document.body.classList.add("embed");
@@ -69,6 +72,7 @@ function updateButtons() {
 
 function ended(reason, message) {
   if (viewer.state === "ended") return;
+  sessionStorage.removeItem(SAVED);
   viewer.reason = reason;
   finishing = null;
   clearInterval(heartbeat);
@@ -200,6 +204,7 @@ function onChannelMessage(event) {
   } else if (msg.t === "kick") {
     // This viewer is cut off; the live session itself is not over, so no "complete".
     kicked = true;
+    sessionStorage.removeItem(SAVED);
     clearInterval(heartbeat);
     if (viewer.pc) viewer.pc.close();
     setState("ended", `Disconnected: ${msg.reason}.`);
@@ -264,6 +269,7 @@ async function connect() {
     if (first) {
       resource = new URL(response.headers.get("Location"), location.href).href;
       credential = response.headers.get("X-Relay-Credential");
+      sessionStorage.setItem(SAVED, JSON.stringify({ resource, credential }));
     }
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     return;
@@ -338,13 +344,15 @@ async function finish(outcome, reason = "") {
   }
 }
 
+// The tab is closing or reloading (it cannot tell which): the relay waits a moment for a
+// reload to come back, then ends the session as closed.
 function goodbye() {
   if (resource === null || viewer.state === "ended" || viewer.state === "invalid") return;
   // sendBeacon survives the page going away; it cannot carry headers, so the credential is
   // the body.
-  const sent = navigator.sendBeacon(`${resource}/close`, new Blob([credential], { type: "text/plain" }));
-  if (!sent) {
-    fetch(resource, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${credential}` } });
+  const body = new Blob([credential], { type: "text/plain" });
+  if (!navigator.sendBeacon(`${resource}/close`, body)) {
+    fetch(`${resource}/close`, { method: "POST", keepalive: true, body });
   }
 }
 
@@ -391,13 +399,33 @@ window.addEventListener("pagehide", goodbye);
 window.addEventListener("online", () => { if (viewer.state === "reconnecting") reconnect(); });
 setInterval(tick, 1000);
 
-if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
-  setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
-} else {
+function savedViewer() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SAVED) || "null");
+    return saved && typeof saved.resource === "string" && typeof saved.credential === "string" ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+function start() {
   connect().catch((err) => {
     console.error(err);
     if (viewer.state === "connecting") setState("connecting", "Could not connect. Retrying…");
     if (resource !== null) reconnect();
     else setTimeout(() => connect().catch(() => setState("invalid", "Could not connect to the live session.")), 1000);
   });
+}
+
+const saved = savedViewer();
+if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
+  sessionStorage.removeItem(SAVED); // a link opened in this tab: that one counts now
+  start();
+} else if (saved) {
+  // This tab was reloaded: take the session up again with the credential it was given.
+  resource = saved.resource;
+  credential = saved.credential;
+  start();
+} else {
+  setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
 }
