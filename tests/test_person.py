@@ -4,6 +4,7 @@ than the relay knows."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -166,3 +167,39 @@ async def test_a_dialog_waits_for_the_person_and_view_only_cannot_answer(
     await page.evaluate("window.liveRelay.channel.send(JSON.stringify({t: 'dialog', ok: true}))")
     await eventually(lambda: session.ignored_input > before)
     assert session.dialogs.pending is not None  # nobody answered for the person
+
+
+PREFS_JS = (
+    "JSON.stringify([matchMedia('(prefers-color-scheme: dark)').matches, navigator.language,"
+    " Intl.DateTimeFormat().resolvedOptions().timeZone])"
+)
+
+
+@pytest.mark.parametrize("follow", [True, False])
+async def test_the_page_follows_the_persons_preferences_and_gets_its_own_back(
+    follow: bool, relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    before = await source.evaluate(PREFS_JS)
+    assert json.loads(before)[:2] == [False, "en-US"]
+    live = await create_live(relay, source, viewerPreferences=follow)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    page = await viewer.open_context(
+        color_scheme="dark", locale="de-DE", timezone_id="Europe/Berlin"
+    )
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    persons = json.dumps([True, "de-DE", "Europe/Berlin"], separators=(",", ":"))
+    if follow:
+        await eventually(lambda: _is(source.evaluate(PREFS_JS), persons))
+    else:
+        # The second pong answers a ping sent after the preferences: they were read by then.
+        await page.wait_for_function("() => window.liveRelay.pongs >= 2")
+        assert session.preferences.wanted is None
+        assert await source.evaluate(PREFS_JS) == before
+    await page.click("#done")
+    await session.wait_ended()
+    assert await source.evaluate(PREFS_JS) == before  # the page is the script's again
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return await value == expected

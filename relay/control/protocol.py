@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -122,8 +123,22 @@ class DialogAnswer:
     text: str = ""
 
 
+ColorScheme = Literal["dark", "light", ""]
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+_TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """The person's colour scheme, language (BCP 47) and time zone (IANA); empty: unknown."""
+
+    scheme: ColorScheme = ""
+    language: str = ""
+    timezone: str = ""
+
+
 Input = Pointer | Wheel | Key | Text | Touch
-Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer
+Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer | Prefs
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
@@ -147,6 +162,18 @@ def _str(data: dict[str, Any], key: str, max_len: int, default: Any = None) -> s
     if not isinstance(value, str) or len(value) > max_len:
         raise ProtocolError(f"{key} must be a string of at most {max_len} characters")
     return value
+
+
+def _prefs(data: dict[str, Any]) -> Prefs:
+    scheme = data.get("cs", "")
+    if scheme not in ("dark", "light", ""):
+        raise ProtocolError('cs must be "dark", "light" or ""')
+    language, timezone = _str(data, "lang", 35, ""), _str(data, "tz", 64, "")
+    if language and not _LANGUAGE.fullmatch(language):
+        raise ProtocolError("lang must be a language tag such as de-DE")
+    if timezone and not _TIME_ZONE.fullmatch(timezone):
+        raise ProtocolError("tz must be a time zone name such as Europe/Berlin")
+    return Prefs(scheme, language, timezone)
 
 
 def _bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
@@ -264,6 +291,8 @@ def parse(raw: str | bytes) -> Message:
         return Tab(target)
     if kind == "ping":
         return Ping(_number(data, "ts", -1e15, 1e15))
+    if kind == "pref":
+        return _prefs(data)
     if kind == "dialog":
         return DialogAnswer(_bool(data, "ok"), _str(data, "s", MAX_TEXT_CHARS, ""))
     if kind == "done":

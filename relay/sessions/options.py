@@ -32,6 +32,7 @@ class LiveOptions:
     complete_when: CompleteWhen | None = None
     notify: tuple[Webhook, ...] = ()
     show_browser_interface: bool = False
+    viewer_preferences: bool = True  # the person's colour scheme, language and time zone
 
     @property
     def timeout_s(self) -> float:
@@ -50,6 +51,7 @@ class LiveOptions:
             "completeWhen": self.complete_when.public() if self.complete_when else None,
             "notify": len(self.notify),  # webhook URLs are secrets: only how many
             "showBrowserInterface": self.show_browser_interface,
+            "viewerPreferences": self.viewer_preferences,
         }
 
 
@@ -65,6 +67,7 @@ _KNOWN = {
     "completeWhen",
     "notify",
     "showBrowserInterface",
+    "viewerPreferences",
 }
 
 
@@ -108,6 +111,7 @@ def view_options(
         complete_when=_complete_when(body.get("completeWhen")),
         notify=parse_webhooks(body.get("notify")),
         show_browser_interface=_bool(body, "showBrowserInterface", False),
+        viewer_preferences=_bool(body, "viewerPreferences", True),
     )
 
 

@@ -21,6 +21,7 @@ from relay.browser.probe import PageWatcher
 from relay.control import protocol
 from relay.control.dialogs import PageDialogs
 from relay.control.navigation import BrowserInterface
+from relay.control.preferences import ViewerPreferences
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
 from relay.sessions.controller import Controller
@@ -62,6 +63,7 @@ class LiveSession:
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.dialogs = PageDialogs(target, self._say_all, tag)
+        self.preferences = ViewerPreferences(target, tag)
         self._greeted: weakref.WeakSet[ViewerPeer] = weakref.WeakSet()
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
@@ -176,6 +178,7 @@ class LiveSession:
             self.ui.target = self.page.target
         if switched:
             await self.dialogs.move_to(self.page.target)
+            await self.preferences.move_to(self.page.target)
             self.life.moved()  # "target closed" now follows the tab on screen
             log.info("live %s: switched to tab %s", self.id[:8], target_id)
         return switched
@@ -274,6 +277,9 @@ class LiveSession:
             self._spawn(ending, "viewer-done")
         elif isinstance(message, protocol.Size):
             self.page.ask_size(message)
+        elif isinstance(message, protocol.Prefs):
+            if self.options.viewer_preferences:
+                self._spawn(self.preferences.apply(message), "live-preferences")
         elif isinstance(message, protocol.Nav | protocol.Tab):
             if self.ui is None or self.controller.input is None:
                 self.ignored_input += 1  # no browser interface, or a view-only session
@@ -353,6 +359,7 @@ class LiveSession:
             self.pool.goodbye([peer] if peer is not None else [], reason),
             self.watchers.close(reason),
             dispatcher.close() if dispatcher is not None else None,
+            self.preferences.restore(),
             self.page.close(),
         ):
             if step is None:

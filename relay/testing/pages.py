@@ -5,6 +5,7 @@ and a wait for a condition (never for a fixed time)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -107,8 +108,13 @@ async def local_site(
 
 
 async def eventually(predicate: Callable[[], Any], timeout_s: float = 10.0) -> None:
+    """Wait until ``predicate()`` is true (an awaitable it returns is awaited first)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
+    while not await _value(predicate()):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+async def _value(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result

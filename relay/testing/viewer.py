@@ -44,6 +44,11 @@ class ViewerBrowser:
         context = await self.browser.new_context(viewport={"width": width, "height": height})
         return await context.new_page()
 
+    async def open_context(self, **options: Any) -> Page:
+        """A blank page in a new context with Playwright's options (color_scheme, locale, ...)."""
+        context = await self.browser.new_context(**options)
+        return await context.new_page()
+
     async def open_phone(self) -> Page:
         """A blank page on an emulated phone: 390x844 CSS pixels, DPR 3, touch, mobile."""
         context = await self.browser.new_context(

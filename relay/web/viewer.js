@@ -37,7 +37,7 @@ function tellParent(type, detail = {}) {
 
 const viewer = {
   state: "connecting", reason: null, pc: null, channel: null, endsAt: null, view: null,
-  interactable: true, reconnects: 0, rttMs: null, nav: null,
+  interactable: true, reconnects: 0, rttMs: null, nav: null, pongs: 0,
 };
 window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
 
@@ -87,7 +87,7 @@ function ended(reason, message) {
 
 function send(message) {
   const channel = viewer.channel;
-  if (!viewer.interactable && message.t !== "sz") return; // the relay enforces it too
+  if (!viewer.interactable && message.t !== "sz" && message.t !== "pref") return; // the relay enforces it too
   if (channel && channel.readyState === "open") channel.send(JSON.stringify(message));
 }
 
@@ -99,6 +99,17 @@ function sendSize() {
     send({ t: "sz", w: Math.round(stage.clientWidth), h: Math.round(stage.clientHeight),
       d: Math.round(devicePixelRatio * 100) / 100, tc: touch });
   }, 150);
+}
+
+// The page follows the person's colour scheme, language and time zone (unless the session was
+// made with viewerPreferences: false); the relay gives the page its own back at the end.
+function sendPreferences() {
+  send({
+    t: "pref",
+    cs: matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light",
+    lang: navigator.language || "",
+    tz: Intl.DateTimeFormat().resolvedOptions().timeZone || "",
+  });
 }
 
 function setInteractable(on) {
@@ -178,6 +189,7 @@ function onChannelMessage(event) {
   try { msg = JSON.parse(event.data); } catch { return; }
   if (msg.t === "pong") {
     lastPong = performance.now();
+    viewer.pongs++;
     viewer.rttMs = performance.now() - msg.ts;
     viewer.endsAt = Date.now() + msg.endsInMs;
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
@@ -238,6 +250,7 @@ async function connect() {
     ping();
     heartbeat = setInterval(ping, HEARTBEAT_MS);
     sendSize();
+    sendPreferences();
   };
   channel.onclose = () => {
     if (pc === viewer.pc && viewer.state !== "ended") reconnect();

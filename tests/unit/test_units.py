@@ -210,3 +210,16 @@ def test_dialog_messages_both_ways() -> None:
     assert opening is not None and len(opening.message) == 2000 and opening.default == "g"
     assert parse_opening({"type": "print", "message": "?"}) is None
     assert parse_opening({"type": "alert", "message": 5}) is None
+
+
+def test_preferences_message() -> None:
+    from relay.control import protocol
+
+    raw = '{"v":1,"t":"pref","cs":"dark","lang":"de-DE","tz":"Europe/Berlin"}'
+    assert protocol.parse(raw) == protocol.Prefs("dark", "de-DE", "Europe/Berlin")
+    assert protocol.parse('{"v":1,"t":"pref"}') == protocol.Prefs()
+    assert protocol.parse('{"v":1,"t":"pref","tz":"America/Argentina/Buenos_Aires"}').timezone
+    for bad in ('"cs":"blue"', '"lang":"de DE"', '"lang":"' + "a" * 40 + '"', '"tz":"../etc"',
+                '"tz":"Europe/Berlin;x"', '"lang":5'):  # fmt: skip
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse('{"v":1,"t":"pref",' + bad + "}")
