@@ -15,6 +15,7 @@ from relay.http.app import MANAGER, RunningServer
 from relay.testing.pages import SourcePage, create_live, eventually
 from relay.testing.viewer import ViewerBrowser, open_live, wait_playing
 
+from .test_control import centre, load_form, settled, to_client, wait_source
 from .test_events import read_sse
 
 pytestmark = pytest.mark.timeout(90)
@@ -203,3 +204,23 @@ async def test_the_page_follows_the_persons_preferences_and_gets_its_own_back(
 
 async def _is(value: Any, expected: Any) -> bool:
     return await value == expected
+
+
+async def test_tapping_a_text_field_on_a_phone_raises_the_keyboard(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    await load_form(source)
+    live = await create_live(relay, source)
+    page = await viewer.open_phone()
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    await settled(page, source)
+    await page.touchscreen.tap(*await to_client(page, *await centre(source, "#user")))
+    await wait_source(source, "document.activeElement.id === 'user'")
+    # No press of the keyboard button: the field's focus raised the phone's keyboard.
+    await page.wait_for_function("() => document.activeElement.id === 'kbd'")
+    assert await page.get_attribute("#kbd", "inputmode") == "text"
+    await page.keyboard.type("bob")
+    assert await wait_source(source, "document.getElementById('user').value === 'bob'")
+    await page.touchscreen.tap(*await to_client(page, *await centre(source, "#box")))
+    await page.wait_for_function("() => document.activeElement.id !== 'kbd'")  # and down again

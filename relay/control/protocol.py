@@ -302,7 +302,7 @@ def parse(raw: str | bytes) -> Message:
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 
-ServerKind = Literal["pong", "view", "nav", "end", "kick", "dialog", "dialogClosed"]
+ServerKind = Literal["pong", "view", "nav", "end", "kick", "dialog", "dialogClosed", "focus"]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

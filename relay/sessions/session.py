@@ -21,6 +21,7 @@ from relay.browser.probe import PageWatcher
 from relay.control import protocol
 from relay.control.dialogs import PageDialogs
 from relay.control.navigation import BrowserInterface
+from relay.control.page_agent import Field, PageAgent
 from relay.control.preferences import ViewerPreferences
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
@@ -64,6 +65,7 @@ class LiveSession:
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.dialogs = PageDialogs(target, self._say_all, tag)
         self.preferences = ViewerPreferences(target, tag)
+        self.agent = PageAgent(target, self._on_focus, tag)
         self._greeted: weakref.WeakSet[ViewerPeer] = weakref.WeakSet()
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
@@ -132,6 +134,7 @@ class LiveSession:
         self._spawn(self._run_lifecycle(), "live-watch")
         self._spawn(self.probe.run(), "live-page-watch")
         self._spawn(self.dialogs.start(), "live-dialogs")
+        self._spawn(self.agent.start(), "live-page-agent")
         if self.ui is not None:
             self._spawn(self.ui.run(), "live-browser-ui")
 
@@ -167,6 +170,15 @@ class LiveSession:
             self._greeted.add(peer)
             self.dialogs.greet(peer.send)
 
+    def _on_focus(self, field: Field | None) -> None:
+        """Focus moved in the page: the controller's phone raises its keyboard for a field."""
+        if self.controller.peer is not None:
+            self.controller.peer.send(self._focus_message(field))
+
+    @staticmethod
+    def _focus_message(field: Field | None) -> str:
+        return protocol.server_message("focus", field=field.to_json() if field else None)
+
     async def switch_tab(self, target_id: str) -> bool:
         """Show another tab of the same browser: the stream, the input and the page watcher
         move to it. False if there is no such page (or it is already on screen)."""
@@ -178,6 +190,7 @@ class LiveSession:
             self.ui.target = self.page.target
         if switched:
             await self.dialogs.move_to(self.page.target)
+            await self.agent.move_to(self.page.target)
             await self.preferences.move_to(self.page.target)
             self.life.moved()  # "target closed" now follows the tab on screen
             log.info("live %s: switched to tab %s", self.id[:8], target_id)
@@ -360,6 +373,7 @@ class LiveSession:
             self.watchers.close(reason),
             dispatcher.close() if dispatcher is not None else None,
             self.preferences.restore(),
+            self.agent.stop(),
             self.page.close(),
         ):
             if step is None:

@@ -37,7 +37,7 @@ function tellParent(type, detail = {}) {
 
 const viewer = {
   state: "connecting", reason: null, pc: null, channel: null, endsAt: null, view: null,
-  interactable: true, reconnects: 0, rttMs: null, nav: null, pongs: 0,
+  interactable: true, reconnects: 0, rttMs: null, nav: null, pongs: 0, field: null,
 };
 window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
 
@@ -136,6 +136,23 @@ function showBrowserInterface(nav) {
   select.hidden = nav.tabs.length < 2;
 }
 
+// A tap on a text field in the page gives it focus there; the phone's keyboard comes up here
+// (our hidden field takes the typing, with the page field's kind of keyboard), and goes
+// away when the page's focus leaves the field. The tap's user activation is still fresh when
+// the relay's answer arrives, which browsers ask for before they show a keyboard.
+const KEYBOARD_MODES = { email: "email", number: "decimal", tel: "tel", url: "url", search: "search" };
+function followFocus(field) {
+  viewer.field = field;
+  const kbd = $("kbd");
+  if (!touch || !viewer.interactable || viewer.watcher || viewer.state === "ended") return;
+  if (field) {
+    kbd.setAttribute("inputmode", field.mode || KEYBOARD_MODES[field.type] || "text");
+    if (document.activeElement !== kbd) kbd.focus({ preventScroll: true });
+  } else if (document.activeElement === kbd) {
+    kbd.blur();
+  }
+}
+
 // The page's own alert / confirm / prompt / beforeunload: Chromium draws none in a headless
 // page, so the person sees it here. Watchers and view-only viewers see it, cannot answer.
 function showPageDialog(msg) {
@@ -207,6 +224,8 @@ function onChannelMessage(event) {
     viewer.view = msg.view;
   } else if (msg.t === "nav") {
     showBrowserInterface(msg);
+  } else if (msg.t === "focus") {
+    followFocus(msg.field);
   } else if (msg.t === "dialog") {
     showPageDialog(msg);
   } else if (msg.t === "dialogClosed") {

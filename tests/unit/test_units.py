@@ -223,3 +223,18 @@ def test_preferences_message() -> None:
                 '"tz":"Europe/Berlin;x"', '"lang":5'):  # fmt: skip
         with pytest.raises(protocol.ProtocolError):
             protocol.parse('{"v":1,"t":"pref",' + bad + "}")
+
+
+def test_page_agent_reports_are_checked() -> None:
+    from relay.control.page_agent import Field, parse_report
+
+    assert parse_report('{"t":"focus","field":null}') == (True, None)
+    assert parse_report('{"t":"focus","field":{"type":"email","mode":""}}') == (
+        True,
+        Field("email", ""),
+    )
+    # Whatever the page's DOM says is narrowed to known values.
+    odd = '{"t":"focus","field":{"type":"<script>","mode":"x"}}'
+    assert parse_report(odd) == (True, Field("text", ""))
+    for bad in ("nope", '{"t":"other"}', '{"t":"focus","field":5}', "x" * 2000):
+        assert parse_report(bad) == (False, None)
