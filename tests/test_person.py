@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -224,3 +225,66 @@ async def test_tapping_a_text_field_on_a_phone_raises_the_keyboard(
     assert await wait_source(source, "document.getElementById('user').value === 'bob'")
     await page.touchscreen.tap(*await to_client(page, *await centre(source, "#box")))
     await page.wait_for_function("() => document.activeElement.id !== 'kbd'")  # and down again
+
+
+SELECT_PAGE = "data:text/html," + quote(
+    """<!doctype html><meta name=viewport content="width=device-width,initial-scale=1">
+<style>body{margin:0;font:15px sans-serif}select{display:block;margin:40px;width:240px;height:44px;
+font-size:15px}</style><select id=s><option>one</option><optgroup label="More"><option>two</option>
+<option disabled>gone</option><option>three</option></optgroup></select>
+<script>window.events=[];const s=document.getElementById('s');
+s.addEventListener('input',()=>events.push('input'));
+s.addEventListener('change',()=>events.push('change:'+s.value));window.formReady=true</script>"""
+)
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+async def test_a_select_opened_in_the_page_is_chosen_on_the_persons_device(
+    device: str, relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    await source.session.send("Page.navigate", {"url": SELECT_PAGE})
+    await wait_source(source, "window.formReady === true")
+    live = await create_live(relay, source)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    page = await (viewer.open_phone() if device == "phone" else viewer.open_sized(1280, 800))
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    await settled(page, source)
+    await eventually(lambda: session.agent.field is None and session.agent.pick is None)
+    where = await to_client(page, *await centre(source, "#s"))
+    if device == "phone":
+        await page.touchscreen.tap(*where)
+    else:
+        await page.mouse.click(*where)
+    await page.wait_for_selector("#pick-dialog[open]")
+    options = await page.eval_on_selector_all(
+        "#pick-select option", "os => os.map(o => [o.text, o.disabled])"
+    )
+    assert options == [["one", False], ["two", False], ["gone", True], ["three", False]]
+    assert await page.eval_on_selector("#pick-select optgroup", "g => g.label") == "More"
+    assert await page.eval_on_selector_all(
+        "#pick-select option", "os => os.map(o => o.disabled)"
+    ) == [False, False, True, False]
+    await page.select_option("#pick-select", index=3)
+    assert await wait_source(source, "window.events.length === 2 && window.events") == [
+        "input",
+        "change:three",
+    ]
+    await page.wait_for_selector("#pick-dialog", state="hidden")
+    assert session.life.interacted
+
+
+async def test_emulate_components_off_leaves_selects_to_the_page(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    await source.session.send("Page.navigate", {"url": SELECT_PAGE})
+    await wait_source(source, "window.formReady === true")
+    live = await create_live(relay, source, emulateComponents=False)
+    session = relay.app[MANAGER].sessions[live["id"]]
+    page = await viewer.open_sized(1280, 800)
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    await settled(page, source)
+    await page.mouse.click(*await to_client(page, *await centre(source, "#s")))
+    await wait_source(source, "document.activeElement.id === 's'")  # the click reached it
+    assert session.agent.pick is None and not await page.is_visible("#pick-dialog")

@@ -137,8 +137,16 @@ class Prefs:
     timezone: str = ""
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The person's choice in a ``<select>`` the page showed (``pick``): the option's index."""
+
+    pick_id: int
+    index: int
+
+
 Input = Pointer | Wheel | Key | Text | Touch
-Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer | Prefs
+Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer | Prefs | Choice
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
@@ -291,6 +299,8 @@ def parse(raw: str | bytes) -> Message:
         return Tab(target)
     if kind == "ping":
         return Ping(_number(data, "ts", -1e15, 1e15))
+    if kind == "pick":
+        return Choice(_int(data, "id", 1, 2**31), _int(data, "i", 0, 100_000))
     if kind == "pref":
         return _prefs(data)
     if kind == "dialog":
@@ -302,7 +312,9 @@ def parse(raw: str | bytes) -> Message:
     raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
 
 
-ServerKind = Literal["pong", "view", "nav", "end", "kick", "dialog", "dialogClosed", "focus"]
+ServerKind = Literal[
+    "pong", "view", "nav", "end", "kick", "dialog", "dialogClosed", "focus", "pick"
+]
 
 
 def server_message(kind: ServerKind, **fields: Any) -> str:

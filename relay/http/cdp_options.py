@@ -98,7 +98,7 @@ def parse_connect_query(query: Mapping[str, str]) -> ConnectOptions:
 
 _LIVE_URL_PARAMS = {
     "quality", "type", "timeout", "interactable", "resizable", "showBrowserInterface",
-    "instructions", "completeWhen", "notify", "viewerPreferences",
+    "instructions", "completeWhen", "notify", "viewerPreferences", "emulateComponents",
 }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ class LiveOptions:
     notify: tuple[Webhook, ...] = ()
     show_browser_interface: bool = False
     viewer_preferences: bool = True  # the person's colour scheme, language and time zone
+    emulate_components: bool = True  # a <select>'s options on the person's own device
 
     @property
     def timeout_s(self) -> float:
@@ -52,6 +53,7 @@ class LiveOptions:
             "notify": len(self.notify),  # webhook URLs are secrets: only how many
             "showBrowserInterface": self.show_browser_interface,
             "viewerPreferences": self.viewer_preferences,
+            "emulateComponents": self.emulate_components,
         }
 
 
@@ -68,6 +70,7 @@ _KNOWN = {
     "notify",
     "showBrowserInterface",
     "viewerPreferences",
+    "emulateComponents",
 }
 
 
@@ -112,6 +115,7 @@ def view_options(
         notify=parse_webhooks(body.get("notify")),
         show_browser_interface=_bool(body, "showBrowserInterface", False),
         viewer_preferences=_bool(body, "viewerPreferences", True),
+        emulate_components=_bool(body, "emulateComponents", True),
     )
 
 

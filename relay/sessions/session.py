@@ -21,7 +21,7 @@ from relay.browser.probe import PageWatcher
 from relay.control import protocol
 from relay.control.dialogs import PageDialogs
 from relay.control.navigation import BrowserInterface
-from relay.control.page_agent import Field, PageAgent
+from relay.control.page_agent import Field, PageAgent, Pick
 from relay.control.preferences import ViewerPreferences
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
@@ -65,7 +65,9 @@ class LiveSession:
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.dialogs = PageDialogs(target, self._say_all, tag)
         self.preferences = ViewerPreferences(target, tag)
-        self.agent = PageAgent(target, self._on_focus, tag)
+        self.agent = PageAgent(
+            target, self._on_focus, self._on_pick, options.emulate_components, tag
+        )
         self._greeted: weakref.WeakSet[ViewerPeer] = weakref.WeakSet()
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
@@ -174,6 +176,11 @@ class LiveSession:
         """Focus moved in the page: the controller's phone raises its keyboard for a field."""
         if self.controller.peer is not None:
             self.controller.peer.send(self._focus_message(field))
+
+    def _on_pick(self, pick: Pick) -> None:
+        """The person opened a <select> in the page: its options go to their device."""
+        if self.controller.peer is not None:
+            self.controller.peer.send(protocol.server_message("pick", **pick.to_json()))
 
     @staticmethod
     def _focus_message(field: Field | None) -> str:
@@ -298,6 +305,11 @@ class LiveSession:
                 self.ignored_input += 1  # no browser interface, or a view-only session
             else:
                 self._spawn(self._browser_ui(self.ui, message), "live-browser-ui")
+        elif isinstance(message, protocol.Choice):
+            if self.controller.input is None:
+                self.ignored_input += 1  # a view-only session cannot choose
+            else:
+                self._spawn(self._choose(message), "live-choice")
         elif isinstance(message, protocol.DialogAnswer):
             if self.controller.input is None:
                 self.ignored_input += 1  # a view-only session sees dialogs, cannot answer
@@ -307,12 +319,21 @@ class LiveSession:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
             self.controller.input.push(message)
-            if self.life.interact():  # the session's first input, whichever connection sent it
-                self._publish_soon(Event("humanInteracted", self.id, iso_now()))
+            self._interacted()
 
     async def _browser_ui(self, ui: BrowserInterface, message: protocol.Nav | protocol.Tab) -> None:
         if not await ui.handle(message):
             self.ignored_input += 1
+
+    async def _choose(self, message: protocol.Choice) -> None:
+        if not await self.agent.choose(message.pick_id, message.index):
+            self.ignored_input += 1  # that select is no longer open, or the option is disabled
+        else:
+            self._interacted()
+
+    def _interacted(self) -> None:
+        if self.life.interact():  # the session's first input, whichever connection sent it
+            self._publish_soon(Event("humanInteracted", self.id, iso_now()))
 
     async def _answer_dialog(self, message: protocol.DialogAnswer) -> None:
         if not await self.dialogs.answer(message):

@@ -79,6 +79,7 @@ function ended(reason, message) {
   if (viewer.pc) viewer.pc.close();
   if ($("fail-dialog").open) $("fail-dialog").close();
   if ($("page-dialog").open) $("page-dialog").close();
+  if ($("pick-dialog").open) $("pick-dialog").close();
   setState("ended", message || REASONS[reason] || "This live session has ended.");
   $("time-left").textContent = "";
   $("keyboard").hidden = true;
@@ -153,6 +154,47 @@ function followFocus(field) {
   }
 }
 
+// A <select> opened in the page: its list would open where no screencast sees it, so the
+// options come here, as a real <select> (a phone shows its own picker), and the choice goes back.
+let picking = null;
+function showPicker(msg) {
+  if (!viewer.interactable || viewer.watcher) return;
+  picking = msg.id;
+  const groups = new Map();
+  const nodes = [];
+  msg.options.forEach((o, i) => {
+    const option = document.createElement("option");
+    option.value = String(i);
+    option.textContent = o.label; // text, never HTML
+    option.disabled = o.disabled;
+    option.selected = i === msg.selected;
+    if (!o.group) return nodes.push(option);
+    if (!groups.has(o.group)) {
+      const group = document.createElement("optgroup");
+      group.label = o.group;
+      groups.set(o.group, group);
+      nodes.push(group);
+    }
+    groups.get(o.group).append(option);
+  });
+  const select = $("pick-select");
+  select.replaceChildren(...nodes);
+  select.size = touch ? 1 : Math.max(2, Math.min(8, msg.options.length)); // a list on desktop
+  if (!$("pick-dialog").open) $("pick-dialog").showModal();
+  select.focus();
+  // On a phone, straight to its own picker while the tap's activation is fresh.
+  if (touch && select.showPicker) { try { select.showPicker(); } catch { /* the dialog stays */ } }
+}
+
+function choose() {
+  if (picking !== null && $("pick-select").value !== "") {
+    send({ t: "pick", id: picking, i: Number($("pick-select").value) });
+  }
+  picking = null;
+  if ($("pick-dialog").open) $("pick-dialog").close();
+  $("stage").focus({ preventScroll: true });
+}
+
 // The page's own alert / confirm / prompt / beforeunload: Chromium draws none in a headless
 // page, so the person sees it here. Watchers and view-only viewers see it, cannot answer.
 function showPageDialog(msg) {
@@ -174,6 +216,7 @@ function showPageDialog(msg) {
 function answerPageDialog(ok) {
   send({ t: "dialog", ok, s: ok ? $("page-dialog-input").value : "" });
   if ($("page-dialog").open) $("page-dialog").close();
+  if ($("pick-dialog").open) $("pick-dialog").close();
   $("stage").focus({ preventScroll: true });
 }
 
@@ -224,12 +267,15 @@ function onChannelMessage(event) {
     viewer.view = msg.view;
   } else if (msg.t === "nav") {
     showBrowserInterface(msg);
+  } else if (msg.t === "pick") {
+    showPicker(msg);
   } else if (msg.t === "focus") {
     followFocus(msg.field);
   } else if (msg.t === "dialog") {
     showPageDialog(msg);
   } else if (msg.t === "dialogClosed") {
     if ($("page-dialog").open) $("page-dialog").close();
+  if ($("pick-dialog").open) $("pick-dialog").close();
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
@@ -400,6 +446,9 @@ $("fail").addEventListener("click", () => {
   $("fail-dialog").showModal();
 });
 $("fail-back").addEventListener("click", () => $("fail-dialog").close());
+$("pick-select").addEventListener("change", choose);
+$("pick-form").addEventListener("submit", (e) => { e.preventDefault(); choose(); });
+$("pick-cancel").addEventListener("click", () => { picking = null; $("pick-dialog").close(); });
 $("page-dialog-form").addEventListener("submit", (e) => { e.preventDefault(); answerPageDialog(true); });
 $("page-dialog-cancel").addEventListener("click", () => answerPageDialog(false));
 $("page-dialog").addEventListener("cancel", (e) => {

@@ -238,3 +238,22 @@ def test_page_agent_reports_are_checked() -> None:
     assert parse_report(odd) == (True, Field("text", ""))
     for bad in ("nope", '{"t":"other"}', '{"t":"focus","field":5}', "x" * 2000):
         assert parse_report(bad) == (False, None)
+
+
+def test_select_picks_are_checked_both_ways() -> None:
+    from relay.control import protocol
+    from relay.control.page_agent import MAX_LABEL_CHARS, parse_pick
+
+    pick = parse_pick({"id": 3, "selected": 0, "options": [
+        {"label": "x" * 500, "disabled": "yes", "group": "G"}, {"label": "b"},
+    ]}, context_id=7)  # fmt: skip
+    assert pick is not None and pick.context_id == 7
+    assert pick.options[0] == {"label": "x" * MAX_LABEL_CHARS, "disabled": False, "group": "G"}
+    assert pick.to_json()["options"][1] == {"label": "b", "disabled": False, "group": ""}
+    for bad in ({"id": "3", "selected": 0, "options": []}, {"id": 3, "selected": 0, "options": [5]},
+                {"id": 3, "selected": 0, "options": [{"label": 5}]}):  # fmt: skip
+        assert parse_pick(bad, 1) is None
+    assert protocol.parse('{"v":1,"t":"pick","id":3,"i":2}') == protocol.Choice(3, 2)
+    for bad_message in ('{"v":1,"t":"pick","id":0,"i":2}', '{"v":1,"t":"pick","id":3,"i":-1}'):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse(bad_message)
