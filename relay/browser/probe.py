@@ -86,6 +86,10 @@ class PageWatcher:
         self.seen: set[str] = set()
         self._expression = probe_expression(complete_when.selector if complete_when else None)
 
+    async def move_to(self, target: CDPSession) -> None:
+        """Watch another tab (the one on screen now)."""
+        self.target = target
+
     async def check_selector(self) -> None:
         """Refuse a selector the browser cannot parse, before the session starts."""
         if self.complete_when is None or self.complete_when.selector is None:

@@ -59,6 +59,10 @@ class BrowserInterface:
         self._viewer, self._switch, self.tag = viewer, switch, tag
         self._sent: tuple[object, dict[str, Any]] | None = None  # (viewer, state) last sent
 
+    async def move_to(self, target: CDPSession) -> None:
+        """Another tab is on screen: its history is the one shown."""
+        self.target = target
+
     async def state(self) -> dict[str, Any]:
         history = await self.target.send("Page.getNavigationHistory")
         index, entries = history["currentIndex"], history["entries"]

@@ -14,7 +14,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.probe import PageWatcher
@@ -37,6 +37,12 @@ from relay.video.encoding import CodecName
 from relay.webrtc.peer import ViewerPeer
 
 log = logging.getLogger(__name__)
+
+
+class OnThePage(Protocol):
+    """A part of the session that acts on the page on screen."""
+
+    async def move_to(self, target: CDPSession) -> None: ...
 
 
 class LiveSession:
@@ -74,6 +80,15 @@ class LiveSession:
             if options.show_browser_interface
             else None
         )
+        # Everything that acts on the page on screen: it moves when the person switches tabs.
+        self._on_the_page: list[OnThePage] = [
+            self.probe,
+            self.dialogs,
+            self.preferences,
+            self.agent,
+        ]
+        if self.ui is not None:
+            self._on_the_page.append(self.ui)
         self.codec: str | None = None
         # More about the end: viewerGone (closed without a goodbye: browserless'
         # viewerDisconnected), or what the person said when they could not complete the task.
@@ -175,16 +190,13 @@ class LiveSession:
     def _on_focus(self, field: Field | None) -> None:
         """Focus moved in the page: the controller's phone raises its keyboard for a field."""
         if self.controller.peer is not None:
-            self.controller.peer.send(self._focus_message(field))
+            message = protocol.server_message("focus", field=field.to_json() if field else None)
+            self.controller.peer.send(message)
 
     def _on_pick(self, pick: Pick) -> None:
         """The person opened a <select> in the page: its options go to their device."""
         if self.controller.peer is not None:
             self.controller.peer.send(protocol.server_message("pick", **pick.to_json()))
-
-    @staticmethod
-    def _focus_message(field: Field | None) -> str:
-        return protocol.server_message("focus", field=field.to_json() if field else None)
 
     async def switch_tab(self, target_id: str) -> bool:
         """Show another tab of the same browser: the stream, the input and the page watcher
@@ -192,13 +204,9 @@ class LiveSession:
         if self.ended or target_id == self.page.target.target_id:
             return False
         switched = await self.controller.across_switch(lambda: self.page.switch(target_id))
-        self.probe.target = self.page.target
-        if self.ui is not None:
-            self.ui.target = self.page.target
         if switched:
-            await self.dialogs.move_to(self.page.target)
-            await self.agent.move_to(self.page.target)
-            await self.preferences.move_to(self.page.target)
+            for part in self._on_the_page:
+                await part.move_to(self.page.target)
             self.life.moved()  # "target closed" now follows the tab on screen
             log.info("live %s: switched to tab %s", self.id[:8], target_id)
         return switched
