@@ -137,7 +137,7 @@ async def test_the_pages_dialogs_reach_the_person_and_the_answers_reach_the_page
     viewer: ViewerBrowser,
 ) -> None:
     _live, page, session = await open_live(relay, source, viewer)
-    await eventually(lambda: session.dialogs.enabled)
+    await eventually(lambda: session.assist.dialogs.enabled)
     await source.evaluate(f"setTimeout(() => {{ window.answer = {call} ?? 'cancelled'; }}, 0)")
     await page.wait_for_selector("#page-dialog[open]")
     message = call.split("'")[1]
@@ -157,10 +157,10 @@ async def test_a_dialog_waits_for_the_person_and_view_only_cannot_answer(
 ) -> None:
     live = await create_live(relay, source, interactable=False)
     session = relay.app[MANAGER].sessions[live["id"]]
-    await eventually(lambda: session.dialogs.enabled)
+    await eventually(lambda: session.assist.dialogs.enabled)
     # Opened before anyone looks: the viewer that comes later sees it.
     await source.evaluate("setTimeout(() => { window.answer = confirm('Still there?'); }, 0)")
-    await eventually(lambda: session.dialogs.pending is not None)
+    await eventually(lambda: session.assist.dialogs.pending is not None)
     page = await viewer.open(live["liveURL"])
     await page.wait_for_selector("#page-dialog[open]")
     assert await page.inner_text("#page-dialog-message") == "Still there?"
@@ -168,7 +168,7 @@ async def test_a_dialog_waits_for_the_person_and_view_only_cannot_answer(
     before = session.ignored_input
     await page.evaluate("window.liveRelay.channel.send(JSON.stringify({t: 'dialog', ok: true}))")
     await eventually(lambda: session.ignored_input > before)
-    assert session.dialogs.pending is not None  # nobody answered for the person
+    assert session.assist.dialogs.pending is not None  # nobody answered for the person
 
 
 PREFS_JS = (
@@ -196,7 +196,7 @@ async def test_the_page_follows_the_persons_preferences_and_gets_its_own_back(
     else:
         # The second pong answers a ping sent after the preferences: they were read by then.
         await page.wait_for_function("() => window.liveRelay.pongs >= 2")
-        assert session.preferences.wanted is None
+        assert session.assist.preferences.wanted is None
         assert await source.evaluate(PREFS_JS) == before
     await page.click("#done")
     await session.wait_ended()
@@ -250,7 +250,7 @@ async def test_a_select_opened_in_the_page_is_chosen_on_the_persons_device(
     await page.goto(live["liveURL"])
     await wait_playing(page)
     await settled(page, source)
-    await eventually(lambda: session.agent.field is None and session.agent.pick is None)
+    await eventually(lambda: session.assist.agent.installed)  # else Chromium's own popup opens
     where = await to_client(page, *await centre(source, "#s"))
     if device == "phone":
         await page.touchscreen.tap(*where)
@@ -287,4 +287,4 @@ async def test_emulate_components_off_leaves_selects_to_the_page(
     await settled(page, source)
     await page.mouse.click(*await to_client(page, *await centre(source, "#s")))
     await wait_source(source, "document.activeElement.id === 's'")  # the click reached it
-    assert session.agent.pick is None and not await page.is_visible("#pick-dialog")
+    assert session.assist.agent.pick is None and not await page.is_visible("#pick-dialog")

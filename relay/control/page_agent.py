@@ -187,6 +187,7 @@ class PageAgent:
         self.field: Field | None = None  # the focused field now, if it takes typing
         self.pick: Pick | None = None  # the select the person opened last, until chosen
         self._script: str | None = None  # the new-document script's identifier
+        self.installed = False  # in the document on screen now (and in every new one)
 
     async def start(self) -> None:
         target = self.target
@@ -209,6 +210,7 @@ class PageAgent:
                 "Runtime.evaluate",
                 {"expression": self._source, "contextId": world["executionContextId"]},
             )
+            self.installed = True
         except (CDPError, TimeoutError, KeyError) as exc:
             log.info("live %s: page agent not installed: %s", self.tag, exc)
         except CDPClosed:
@@ -257,6 +259,7 @@ class PageAgent:
                 )
             await self.target.send("Runtime.removeBinding", {"name": BINDING})
         self._script = None
+        self.installed = False
 
     async def move_to(self, target: CDPSession) -> None:
         await self.stop()

@@ -12,19 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.probe import PageWatcher
 from relay.control import protocol
-from relay.control.dialogs import PageDialogs
 from relay.control.navigation import BrowserInterface
-from relay.control.page_agent import Field, PageAgent, Pick
-from relay.control.preferences import ViewerPreferences
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
+from relay.sessions.assist import Answer, PageAssist
 from relay.sessions.controller import Controller
 from relay.sessions.lifecycle import Lifecycle, Status
 from relay.sessions.options import LiveOptions
@@ -69,24 +66,16 @@ class LiveSession:
         self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
-        self.dialogs = PageDialogs(target, self._say_all, tag)
-        self.preferences = ViewerPreferences(target, tag)
-        self.agent = PageAgent(
-            target, self._on_focus, self._on_pick, options.emulate_components, tag
+        self.assist = PageAssist(
+            target, options, self.controller, self._say_all, self._interacted, tag
         )
-        self._greeted: weakref.WeakSet[ViewerPeer] = weakref.WeakSet()
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
             else None
         )
         # Everything that acts on the page on screen: it moves when the person switches tabs.
-        self._on_the_page: list[OnThePage] = [
-            self.probe,
-            self.dialogs,
-            self.preferences,
-            self.agent,
-        ]
+        self._on_the_page: list[OnThePage] = [self.probe, self.assist]
         if self.ui is not None:
             self._on_the_page.append(self.ui)
         self.codec: str | None = None
@@ -150,8 +139,7 @@ class LiveSession:
     def start(self) -> None:
         self._spawn(self._run_lifecycle(), "live-watch")
         self._spawn(self.probe.run(), "live-page-watch")
-        self._spawn(self.dialogs.start(), "live-dialogs")
-        self._spawn(self.agent.start(), "live-page-agent")
+        self._spawn(self.assist.start(), "live-assist")
         if self.ui is not None:
             self._spawn(self.ui.run(), "live-browser-ui")
 
@@ -180,23 +168,6 @@ class LiveSession:
 
     def _on_view(self, view: tuple[int, int]) -> None:
         self._say_all(protocol.server_message("view", view=list(view)))
-
-    def _greet(self, peer: ViewerPeer) -> None:
-        """A viewer's data channel is open (its first heartbeat came): show it what waits."""
-        if peer not in self._greeted:
-            self._greeted.add(peer)
-            self.dialogs.greet(peer.send)
-
-    def _on_focus(self, field: Field | None) -> None:
-        """Focus moved in the page: the controller's phone raises its keyboard for a field."""
-        if self.controller.peer is not None:
-            message = protocol.server_message("focus", field=field.to_json() if field else None)
-            self.controller.peer.send(message)
-
-    def _on_pick(self, pick: Pick) -> None:
-        """The person opened a <select> in the page: its options go to their device."""
-        if self.controller.peer is not None:
-            self.controller.peer.send(protocol.server_message("pick", **pick.to_json()))
 
     async def switch_tab(self, target_id: str) -> bool:
         """Show another tab of the same browser: the stream, the input and the page watcher
@@ -299,30 +270,24 @@ class LiveSession:
             return
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message))
-            self._greet(peer)
+            self.assist.greet(peer)
         elif isinstance(message, protocol.Done):
             ending = self.end("failed", message.reason) if message.failed else self.end("done")
             self._spawn(ending, "viewer-done")
         elif isinstance(message, protocol.Size):
             self.page.ask_size(message)
         elif isinstance(message, protocol.Prefs):
-            if self.options.viewer_preferences:
-                self._spawn(self.preferences.apply(message), "live-preferences")
+            self._spawn(self._assist(message), "live-assist")
         elif isinstance(message, protocol.Nav | protocol.Tab):
             if self.ui is None or self.controller.input is None:
                 self.ignored_input += 1  # no browser interface, or a view-only session
             else:
                 self._spawn(self._browser_ui(self.ui, message), "live-browser-ui")
-        elif isinstance(message, protocol.Choice):
-            if self.controller.input is None:
-                self.ignored_input += 1  # a view-only session cannot choose
-            else:
-                self._spawn(self._choose(message), "live-choice")
-        elif isinstance(message, protocol.DialogAnswer):
+        elif isinstance(message, protocol.Choice | protocol.DialogAnswer):
             if self.controller.input is None:
                 self.ignored_input += 1  # a view-only session sees dialogs, cannot answer
             else:
-                self._spawn(self._answer_dialog(message), "live-dialog-answer")
+                self._spawn(self._assist(message), "live-assist")
         elif self.controller.input is None:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
@@ -333,19 +298,13 @@ class LiveSession:
         if not await ui.handle(message):
             self.ignored_input += 1
 
-    async def _choose(self, message: protocol.Choice) -> None:
-        if not await self.agent.choose(message.pick_id, message.index):
-            self.ignored_input += 1  # that select is no longer open, or the option is disabled
-        else:
-            self._interacted()
+    async def _assist(self, message: Answer) -> None:
+        if not await self.assist.handle(message):
+            self.ignored_input += 1  # nothing waits for that answer (any more)
 
     def _interacted(self) -> None:
         if self.life.interact():  # the session's first input, whichever connection sent it
             self._publish_soon(Event("humanInteracted", self.id, iso_now()))
-
-    async def _answer_dialog(self, message: protocol.DialogAnswer) -> None:
-        if not await self.dialogs.answer(message):
-            self.ignored_input += 1  # no dialog waits for an answer
 
     def _on_watcher_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if not peer.gate.allow():
@@ -353,7 +312,7 @@ class LiveSession:
         message = self._parse(raw)
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message, watcher=True))
-            self._greet(peer)
+            self.assist.greet(peer)
         elif message is not None:
             self.ignored_input += 1  # view-only, whatever the page sends
 
@@ -395,14 +354,12 @@ class LiveSession:
             if task is not me:
                 task.cancel()
         peer, dispatcher = self.controller.take()
-        self.dialogs.stop()  # a dialog still open is the script's to handle now
         # Each step on its own: whatever fails, the outcome below is still published.
         for step in (
             self.pool.goodbye([peer] if peer is not None else [], reason),
             self.watchers.close(reason),
             dispatcher.close() if dispatcher is not None else None,
-            self.preferences.restore(),
-            self.agent.stop(),
+            self.assist.stop(),
             self.page.close(),
         ):
             if step is None:
