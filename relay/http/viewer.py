@@ -4,6 +4,7 @@ one-time link, reconnect and goodbye with the viewer's credential, Done and Can'
 from __future__ import annotations
 
 import json
+from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -126,8 +127,13 @@ async def whep_reconnect(request: web.Request) -> web.Response:
 
 
 async def _viewer_ends(
-    request: web.Request, credential: str, reason: Reason, detail: str | None = None
+    request: web.Request,
+    credential: str,
+    reason: Reason | Literal["leaving"],
+    detail: str | None = None,
 ) -> web.Response:
+    """A viewer ends the session with ``reason``, or its tab is ``leaving`` (closing or
+    reloading: the session waits the reload window). A watcher can only leave itself."""
     try:
         session, spectator = request.app[MANAGER].viewer_session(
             request.match_info["viewer"], credential
@@ -135,10 +141,13 @@ async def _viewer_ends(
     except (ViewerRefused, SessionGone) as exc:
         return _viewer_error(exc)
     if spectator is not None:
-        if reason != "closed":
+        if reason not in ("closed", "leaving"):
             return web.Response(status=403, text="a watcher cannot end the session\n")
         await session.watchers.leave(spectator)  # only this watcher goes
         return web.json_response({"ended": False, "left": True})
+    if reason == "leaving":
+        session.viewer_leaving()
+        return web.json_response({"ended": False, "leaving": True})
     await session.end(reason, detail)
     return web.json_response({"ended": True, "reason": session.reason})
 
@@ -148,21 +157,10 @@ async def whep_delete(request: web.Request) -> web.Response:
 
 
 async def viewer_beacon(request: web.Request) -> web.Response:
-    """The viewer's tab is going away: closing, or reloading. The session waits the reload
-    window for it (``LiveSession.viewer_leaving``); a watcher just leaves. ``navigator.
-    sendBeacon`` cannot set headers, so the credential is the body."""
+    """The viewer's tab is going away: closing, or reloading (``LiveSession.viewer_leaving``).
+    ``navigator.sendBeacon`` cannot set headers, so the credential is the body."""
     credential = (await request.content.read(128)).decode("ascii", "replace").strip()
-    try:
-        session, spectator = request.app[MANAGER].viewer_session(
-            request.match_info["viewer"], credential
-        )
-    except (ViewerRefused, SessionGone) as exc:
-        return _viewer_error(exc)
-    if spectator is not None:
-        await session.watchers.leave(spectator)
-        return web.json_response({"ended": False, "left": True})
-    session.viewer_leaving()
-    return web.json_response({"ended": False, "leaving": True})
+    return await _viewer_ends(request, credential, "leaving")
 
 
 async def viewer_done(request: web.Request) -> web.Response:
