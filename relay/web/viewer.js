@@ -14,8 +14,8 @@ const HEARTBEAT_MS = 1000;
 const PONG_TIMEOUT_MS = 3000;
 const HOST_SETTLE_MS = 25;
 const ICE_GATHER_MAX_MS = 2000;
-const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 3000];
-const FINISH_RETRY_MS = [250, 500, 1000, 2000, 3000]; // Done / Can't complete, until acknowledged
+// Between tries to reconnect, and to send Done / Can't complete until the relay has it.
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 3000];
 // Why a session can end, and what the person is told: the relay's one list (events.py).
 const REASONS = config.reasons || {};
 
@@ -77,9 +77,7 @@ function ended(reason, message) {
   finishing = null;
   clearInterval(heartbeat);
   if (viewer.pc) viewer.pc.close();
-  if ($("fail-dialog").open) $("fail-dialog").close();
-  if ($("page-dialog").open) $("page-dialog").close();
-  if ($("pick-dialog").open) $("pick-dialog").close();
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   setState("ended", message || REASONS[reason] || "This live session has ended.");
   $("time-left").textContent = "";
   $("keyboard").hidden = true;
@@ -216,7 +214,6 @@ function showPageDialog(msg) {
 function answerPageDialog(ok) {
   send({ t: "dialog", ok, s: ok ? $("page-dialog-input").value : "" });
   if ($("page-dialog").open) $("page-dialog").close();
-  if ($("pick-dialog").open) $("pick-dialog").close();
   $("stage").focus({ preventScroll: true });
 }
 
@@ -275,7 +272,6 @@ function onChannelMessage(event) {
     showPageDialog(msg);
   } else if (msg.t === "dialogClosed") {
     if ($("page-dialog").open) $("page-dialog").close();
-  if ($("pick-dialog").open) $("pick-dialog").close();
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
@@ -378,7 +374,7 @@ async function reconnect() {
       } catch (err) {
         console.warn("reconnect failed:", err);
       }
-      const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)];
+      const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)];
       await new Promise((r) => setTimeout(r, delay));
     }
   } finally {
@@ -414,7 +410,7 @@ async function finish(outcome, reason = "") {
       if (viewer.channel && viewer.channel.readyState === "open") {
         viewer.channel.send(JSON.stringify(outcome === "failed" ? { t: "fail", r: reason } : { t: "done" }));
       }
-      const delay = FINISH_RETRY_MS[Math.min(attempt, FINISH_RETRY_MS.length - 1)];
+      const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)];
       await new Promise((r) => setTimeout(r, delay));
     }
   } finally {
