@@ -16,6 +16,7 @@ events, or straight from Redis when ``redis_url`` is given.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from relay.errors import LiveRelayError
 from relay.events import Event, Reason
 
 __all__ = ["Live", "LiveRelay", "LiveRelayError", "Outcome", "request_human"]
+log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[Any]] | str | Sequence[str | dict[str, str]]
 
@@ -46,8 +48,8 @@ class Outcome:
 class Live:
     """One live session: its one-time ``url`` for a person, and its events."""
 
-    def __init__(self, relay: LiveRelay, data: dict[str, Any]) -> None:
-        self._relay = relay
+    def __init__(self, relay: LiveRelay, data: dict[str, Any], page: Any = None) -> None:
+        self._relay, self._page = relay, page
         self.id: str = data["id"]
         self.url: str = data["liveURL"]
         self.expires_at: str = data["expiresAt"]
@@ -64,6 +66,7 @@ class Live:
         async for event in self.events():
             if event.final:
                 assert event.reason is not None
+                await give_back_viewport(self._page)
                 detail = (event.data or {}).get("detail")
                 return Outcome(event.id, event.reason, event.at, detail)
         raise LiveRelayError("the event stream ended without an outcome")
@@ -163,7 +166,7 @@ class LiveRelay:
         ):  # fmt: skip
             if value is not None:
                 body[key] = value
-        return Live(self, await self.request("POST", "/api/live", body))
+        return Live(self, await self.request("POST", "/api/live", body), page)
 
     async def events(self, live_id: str) -> AsyncIterator[Event]:
         """Every event of a live session, ending with ``liveComplete``."""
@@ -189,6 +192,25 @@ class LiveRelay:
                     yield event
                     if event.final:
                         return
+
+
+async def give_back_viewport(page: Any) -> None:
+    """Set a Playwright page's viewport again, through Playwright's own DevTools session.
+
+    Chromium keeps one viewport override per page: the live session's (the viewer's screen)
+    replaced the script's, and ending it leaves the browser window's size. Only the script's
+    own session can own the override again, so the SDK asks Playwright to send it anew. Chromium
+    ignores a session's override equal to the one it set last, so the size moves by a pixel
+    first (found by trying: one call alone leaves the window's size).
+    """
+    size = getattr(page, "viewport_size", None)
+    if size is None or page.is_closed():
+        return
+    try:
+        await page.set_viewport_size({"width": size["width"], "height": size["height"] + 1})
+        await page.set_viewport_size(size)
+    except Exception as exc:  # Playwright's own error type; the browser may be gone by now
+        log.info("could not give the page its viewport back: %s", exc)
 
 
 async def find_page(page: Any) -> tuple[str | None, str]:

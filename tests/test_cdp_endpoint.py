@@ -270,3 +270,39 @@ async def first_sse_event(relay: RunningServer, live_id: str, kind: str) -> dict
                 elif line.startswith("data:") and event == kind:
                     return json.loads(line[5:])
     raise AssertionError(f"no {kind} event")
+
+
+DARK_JS = "matchMedia('(prefers-color-scheme: dark)').matches"
+METRICS_JS = f"[innerWidth, innerHeight, devicePixelRatio, {DARK_JS}]"
+
+
+async def test_the_scripts_page_comes_back_with_its_own_viewport_and_media(
+    relay: RunningServer, viewer: ViewerBrowser
+) -> None:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(relay.base_url.replace("http", "ws"))
+        context = await browser.new_context(viewport={"width": 1280, "height": 720})
+        page = await context.new_page()
+        await page.emulate_media(color_scheme="light")
+        assert await page.evaluate(METRICS_JS) == [1280, 720, 1, False]
+        cdp = await context.new_cdp_session(page)
+        live = await cdp.send("Browserless.liveURL", {"timeout": 60000})
+        complete: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        cdp.on("Browserless.liveComplete", lambda p: complete.set_result(p))
+        phone = await viewer.open_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+            has_touch=True, color_scheme="dark",
+        )  # fmt: skip
+        await phone.goto(live["liveURL"])
+        await wait_playing(phone)
+        # Laid out for the phone, in its colours, while the person has it.
+        phone_like = f"[innerWidth < 1000, {DARK_JS}]"
+        await eventually(lambda: _is(page.evaluate(phone_like), [True, True]))
+        await phone.click("#done")
+        assert (await asyncio.wait_for(complete, 15))["reason"] == "userDone"
+        assert await page.evaluate(METRICS_JS) == [1280, 720, 1, False]
+        await browser.close()
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return await value == expected

@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from relay.browser.chromium import QUIET_FLAGS, find_chromium
 from relay.client import LiveRelay, devtools_endpoint, request_human
 from relay.errors import LiveRelayError
 from relay.sessions.webhooks import verify
+from relay.testing.pages import eventually
 from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
@@ -89,8 +90,10 @@ async def test_live_with_redis_events_and_a_callable_notify(
         assert (state["quality"], state["timeout"], state["status"]) == (50, 600_000, "pending")
         outcome_task = asyncio.create_task(live.wait())
         await tell(live.url)
-        viewer_page = await viewer.open(links[0])
+        viewer_page = await viewer.open_phone()
+        await viewer_page.goto(links[0])
         await wait_playing(viewer_page)
+        await eventually(lambda: _narrow(page))
         await viewer_page.click("#fail")  # asks first, and takes a reason
         await viewer_page.fill("#fail-reason", "The code never came")
         await viewer_page.click("#fail-confirm")
@@ -100,9 +103,16 @@ async def test_live_with_redis_events_and_a_callable_notify(
         # Late listeners still learn it.
         assert (await live.wait()).reason == "failed"
 
+        # The viewer's screen was the page's while the person had it; now its own is back.
+        assert await page.evaluate("[innerWidth, innerHeight]") == [1280, 720]
+
         second = await lr.live(page, timeout=60)
         await second.cancel()
         assert (await second.wait()).reason == "cancelled"
+
+
+async def _narrow(page: Page) -> bool:
+    return bool(await page.evaluate("innerWidth < 1000"))
 
 
 async def test_the_sdk_says_what_it_needs(start_relay: StartRelay) -> None:

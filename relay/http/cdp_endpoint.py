@@ -24,6 +24,7 @@ from relay.browser.chromium import Chromium, launch_chromium
 from relay.browser.pool import BrowserPool
 from relay.errors import CDPParamsError, ConnectError, PoolFull, PoolTimeout, RelayError
 from relay.http.auth import key_refused
+from relay.http.cdp_emulation import REMEMBERED, EmulationMemory
 from relay.http.cdp_options import (
     BROWSERLESS_REASONS,
     DOMAINS,
@@ -35,6 +36,7 @@ from relay.http.cdp_options import (
 from relay.http.errors import error_from
 from relay.http.keys import MANAGER, POOL, SETTINGS, STORE
 from relay.sessions.manager import LiveManager
+from relay.sessions.session import LiveSession
 from relay.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class ProxyConnection:
     store: Store
     sessions: dict[str, str] = field(default_factory=dict)  # CDP sessionId -> targetId
     live_ids: set[str] = field(default_factory=set)
+    emulation: EmulationMemory = field(default_factory=EmulationMemory)
     _attach_requests: dict[int, str] = field(default_factory=dict)  # command id -> targetId
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -85,6 +88,10 @@ class ProxyConnection:
                 if method in LIVE_METHODS:
                     self._spawn(self._live_command(data))
                     continue
+                session_id = data.get("sessionId")
+                if method in REMEMBERED and session_id in self.sessions:
+                    target_id = self.sessions[session_id]
+                    self.emulation.remember(target_id, session_id, method, data.get("params"))
                 if method == "Target.attachToTarget" and isinstance(data.get("id"), int):
                     target = (data.get("params") or {}).get("targetId")
                     if isinstance(target, str):
@@ -94,12 +101,18 @@ class ProxyConnection:
     async def pump_browser(self) -> None:
         async for msg in self.browser:
             if msg.type == aiohttp.WSMsgType.TEXT:
+                if self.emulation.waiting and self._is_ours(msg.data):
+                    continue  # the answer to our giving back the script's emulation
                 self._learn_sessions(msg.data)
                 async with self._send_lock:
                     await self.client.send_str(msg.data)
             elif msg.type == aiohttp.WSMsgType.BINARY:
                 async with self._send_lock:
                     await self.client.send_bytes(msg.data)
+
+    def _is_ours(self, text: str) -> bool:
+        match = _RESPONSE_ID.match(text)
+        return match is not None and self.emulation.is_ours(int(match.group(1)))
 
     def _learn_sessions(self, text: str) -> None:
         """Which target each CDP session is on: the live view is asked for on a page session."""
@@ -146,7 +159,7 @@ class ProxyConnection:
         options = parse_live_url_params(params, self.chromium.ws_endpoint, target)
         session, token = await self.manager.create(options)
         self.live_ids.add(session.id)
-        self._spawn(self._forward_events(domain, session.id, session_id))
+        self._spawn(self._forward_events(domain, session, session_id))
         return {"error": None, "liveURLId": session.id, "liveURL": self.manager.live_url(token)}
 
     async def _close_live_url(self, params: Any) -> dict[str, Any]:
@@ -158,7 +171,10 @@ class ProxyConnection:
             await session.end("cancelled")
         return {}
 
-    async def _forward_events(self, domain: Domain, live_id: str, session_id: str | None) -> None:
+    async def _forward_events(
+        self, domain: Domain, session: LiveSession, session_id: str | None
+    ) -> None:
+        live_id, first_target = session.id, session.page.target.target_id
         async with self.store.events(live_id) as events:
             async for event in events:
                 if event.type == "captchaFound":
@@ -178,8 +194,15 @@ class ProxyConnection:
                     params["detail"] = detail  # what the person said when they could not go on
                 if domain == "LiveRelay":
                     params["reason"] = reason  # our own domain speaks our own vocabulary
+                # The page is the script's again before the script hears it is.
+                await self._give_back({first_target, session.page.target.target_id})
                 await self._event(domain, "liveComplete", params, session_id)
                 return
+
+    async def _give_back(self, target_ids: set[str]) -> None:
+        for message in self.emulation.give_back(target_ids):
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await self.browser.send_str(json.dumps(message))
 
     async def _event(
         self, domain: Domain, name: str, params: dict[str, Any], session_id: str | None
