@@ -39,6 +39,7 @@ class Settings:
     live_timeout_ms: int = 300_000
     reconnect_grace_s: float = 15.0
     reload_window_s: float = 3.0
+    max_upload_mb: float = 25.0
     max_session_s: float = 3600.0
     viewer_idle_s: float = 6.0
     result_retention_s: float = 3600.0
@@ -215,6 +216,13 @@ OPTIONS: tuple[Option, ...] = (
         _positive(float),
         "Seconds a viewer tab that said goodbye may take to come back (a reload) before the "
         "session ends with closed (at most the reconnect grace).",
+    ),
+    Option(
+        "max_upload_mb",
+        "RELAY_MAX_UPLOAD_MB",
+        _positive(float),
+        "Largest upload (all files of one choice together, in MiB) a person may send to a file "
+        "input of the page; bigger files get a clear message in the viewer.",
     ),
     Option(
         "viewer_idle_s",

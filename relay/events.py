@@ -1,13 +1,12 @@
 """Event names, end reasons and payloads, shared by Redis, server-sent events, the CDP
-endpoint and webhooks. ``END_REASONS`` is the one list of why a session can end: the Python
-reads it, and the viewer gets it with its configuration."""
+endpoint and webhooks. ``END_REASONS`` is the one list of why a session can end."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 EventType = Literal[
     "linkReady", "viewerConnected", "viewerDisconnected", "humanInteracted", "captchaFound",
@@ -17,16 +16,9 @@ Reason = Literal[
     "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet"
 ]
 # Every end reason, with what the viewer tells the person when the session ends for it.
-END_REASONS: dict[Reason, str] = {
-    "done": "Done. You can close this tab.",
-    "failed": "Marked as not completed. You can close this tab.",
-    "closed": "This live session was closed.",
-    "timeout": "Time is up: this live session has ended.",
-    "expired": "This link has expired: ask for a new one.",
-    "targetClosed": "The page was closed on the other side.",
-    "cancelled": "This live session was ended by its owner.",
-    "conditionMet": "All set: the task is complete. You can close this tab.",
-}
+# Every reason a session can end for. What the person reads for each is in the viewer's
+# message table (relay/web/messages.json, ``reason.<name>``), in each of its languages.
+END_REASONS: tuple[Reason, ...] = get_args(Reason)
 FINAL_EVENT: EventType = "liveComplete"
 
 

@@ -22,6 +22,9 @@ MAX_REASON_CHARS = 500  # what the person may say when they cannot complete the 
 MAX_TOUCH_POINTS = 10
 MAX_COORD = 100_000.0
 MAX_DELTA = 100_000.0
+MAX_FILES = 10  # at once, for an <input type=file multiple>
+MAX_FILE_NAME_CHARS = 200
+MAX_FILE_BYTES = 2**40  # what a size field may say; the relay's upload limit is far lower
 MODIFIER_MASK = 15  # Alt 1, Ctrl 2, Meta 4, Shift 8
 BUTTONS = ("left", "middle", "right", "back", "forward")  # DOM MouseEvent.button 0-4
 
@@ -139,14 +142,37 @@ class Prefs:
 
 @dataclass(frozen=True)
 class Choice:
-    """The person's choice in a ``<select>`` the page showed (``pick``): the option's index."""
+    """The person's choice in what the page showed (``pick``): a ``<select>`` option's index,
+    or the value of a date, time or colour field."""
 
     pick_id: int
-    index: int
+    index: int = -1
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    name: str  # a base name: no path, no control characters
+    size: int  # bytes
+    mime: str  # a media type such as image/png, or ""
+
+
+@dataclass(frozen=True)
+class FileOffer:
+    """The files the person chose for the page's file chooser ``id`` (their bytes follow as
+    binary messages, in order), or ``cancel``: they chose none."""
+
+    chooser_id: int
+    files: tuple[FileInfo, ...] = ()
+    cancel: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(f.size for f in self.files)
 
 
 Input = Pointer | Wheel | Key | Text | Touch
-Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer | Prefs | Choice
+Message = Ping | Done | Size | Input | Nav | Tab | DialogAnswer | Prefs | Choice | FileOffer
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, default: Any = None) -> float:
@@ -182,6 +208,29 @@ def _prefs(data: dict[str, Any]) -> Prefs:
     if timezone and not _TIME_ZONE.fullmatch(timezone):
         raise ProtocolError("tz must be a time zone name such as Europe/Berlin")
     return Prefs(scheme, language, timezone)
+
+
+_MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+")
+_NOT_IN_A_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def _file_offer(data: dict[str, Any]) -> FileOffer:
+    chooser = _int(data, "id", 1, 2**31)
+    if _bool(data, "cancel"):
+        return FileOffer(chooser, cancel=True)
+    raw = data.get("f")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_FILES:
+        raise ProtocolError(f"file f must list 1 to {MAX_FILES} files")
+    files = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise ProtocolError("a file is {n, s, m}")
+        name = _NOT_IN_A_NAME.sub("_", _str(entry, "n", MAX_FILE_NAME_CHARS)).strip()
+        mime = _str(entry, "m", 100, "")
+        if mime and not _MIME.fullmatch(mime):
+            raise ProtocolError("a file's m must be a media type such as image/png")
+        files.append(FileInfo(name or "file", _int(entry, "s", 0, MAX_FILE_BYTES), mime))
+    return FileOffer(chooser, tuple(files))
 
 
 def _bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
@@ -300,9 +349,13 @@ def parse(raw: str | bytes) -> Message:
     if kind == "ping":
         return Ping(_number(data, "ts", -1e15, 1e15))
     if kind == "pick":
+        if "s" in data:
+            return Choice(_int(data, "id", 1, 2**31), value=_str(data, "s", 100))
         return Choice(_int(data, "id", 1, 2**31), _int(data, "i", 0, 100_000))
     if kind == "pref":
         return _prefs(data)
+    if kind == "file":
+        return _file_offer(data)
     if kind == "dialog":
         return DialogAnswer(_bool(data, "ok"), _str(data, "s", MAX_TEXT_CHARS, ""))
     if kind == "done":
@@ -313,9 +366,20 @@ def parse(raw: str | bytes) -> Message:
 
 
 ServerKind = Literal[
-    "pong", "view", "nav", "end", "kick", "dialog", "dialogClosed", "focus", "pick"
+    "pong",
+    "view",
+    "nav",
+    "end",
+    "kick",
+    "dialog",
+    "dialogClosed",
+    "focus",
+    "pick",
+    "file",
+    "fileDone",
+    "copy",
 ]
 
 
-def server_message(kind: ServerKind, **fields: Any) -> str:
+def server_message(kind: ServerKind, /, **fields: Any) -> str:
     return json.dumps({"v": VERSION, "t": kind, **fields}, separators=(",", ":"))

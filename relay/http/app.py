@@ -17,7 +17,6 @@ from aiohttp import web
 
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.events import END_REASONS
 from relay.http import api, cdp_endpoint, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.keys import MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
@@ -35,7 +34,8 @@ def _viewer_html(settings: Settings) -> str:
     html = (settings.web_dir / "index.html").read_text()
     config = {
         "iceServers": [s.to_browser() for s in settings.ice_servers],
-        "reasons": END_REASONS,
+        # The viewer's words, in every language it speaks: in the page, so no extra request.
+        "messages": json.loads((settings.web_dir / "messages.json").read_text()),
     }
     # </ cannot end the script element from inside JSON once escaped.
     return html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))

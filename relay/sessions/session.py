@@ -67,8 +67,9 @@ class LiveSession:
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.assist = PageAssist(
-            target, options, self.controller, self._say_all, self._interacted, tag
-        )
+            target, options, self.controller, self._say_all, self._interacted,
+            settings.max_upload_bytes, tag,
+        )  # fmt: skip
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
@@ -261,6 +262,8 @@ class LiveSession:
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
         if peer is not self.controller.peer:
             return
+        if isinstance(raw, bytes) and self._file_bytes(raw):
+            return  # an upload's bytes: bounded by the size limit, not by the message rate
         if not peer.gate.allow():
             if peer.gate.flooding:
                 self._kick(peer, "input flood")
@@ -288,10 +291,28 @@ class LiveSession:
                 self.ignored_input += 1  # a view-only session sees dialogs, cannot answer
             else:
                 self._spawn(self._assist(message), "live-assist")
+        elif isinstance(message, protocol.FileOffer):
+            if self.controller.input is None:
+                self.ignored_input += 1
+            elif self.assist.files.offer(message):  # handled at once: its bytes come next
+                self._spawn(self._deliver_files(), "live-files")
         elif self.controller.input is None:
             self.ignored_input += 1  # interactable: false is enforced here, not in the page
         else:
             self.controller.input.push(message)
+            self._interacted()
+
+    def _file_bytes(self, data: bytes) -> bool:
+        """The next bytes of the person's upload; False when no upload expects them."""
+        if self.controller.input is None:
+            return False
+        taken = self.assist.files.take(data)
+        if taken == "complete":
+            self._spawn(self._deliver_files(), "live-files")
+        return taken != "unexpected"
+
+    async def _deliver_files(self) -> None:
+        if await self.assist.files.deliver():
             self._interacted()
 
     async def _browser_ui(self, ui: BrowserInterface, message: protocol.Nav | protocol.Tab) -> None:

@@ -17,6 +17,7 @@ class SessionSettings:
     link_ttl_s: float
     reconnect_grace_s: float
     reload_window_s: float
+    max_upload_mb: float
     max_session_s: float
     viewer_idle_s: float
     result_retention_s: float
@@ -24,3 +25,7 @@ class SessionSettings:
     codec: Codec
     notify: tuple[Webhook, ...]
     webhook_secret: Secret | None
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

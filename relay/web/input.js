@@ -36,7 +36,10 @@ export function isTouchDevice() {
   return navigator.maxTouchPoints > 0 || matchMedia("(pointer: coarse)").matches;
 }
 
-export function attachInput({ stage, video, keyboardField, send, getView, onInteract }) {
+// Shift+Escape is ours, never the page's: the keyboard's way out of the page to the toolbar.
+export const isLeaveKey = (e) => e.key === "Escape" && e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey;
+
+export function attachInput({ stage, video, keyboardField, send, getView, onInteract, onLeave }) {
   let interacted = false;
   let pendingMove = null;
   let pendingTouch = null;
@@ -88,11 +91,13 @@ export function attachInput({ stage, video, keyboardField, send, getView, onInte
   const key = (kind, e) => ({ t: kind, k: e.key, c: e.code, m: modifiers(e), r: e.repeat, l: e.location });
   const forward = (e) => {
     if (e.key === "Unidentified" || e.key === "Process" || e.isComposing) return false;
+    if (isLeaveKey(e)) return false;
     if (BROWSER_KEYS.has(e.key)) return false;
     if ((e.ctrlKey || e.metaKey) && !EDITING_SHORTCUTS.has(e.key.length === 1 ? e.key.toLowerCase() : e.key)) return false;
     return true;
   };
   stage.addEventListener("keydown", (e) => {
+    if (isLeaveKey(e)) { e.preventDefault(); onLeave(); return; }
     if (!forward(e)) return;
     e.preventDefault();
     flushMoves();

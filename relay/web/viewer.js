@@ -2,11 +2,19 @@
 // channel, reconnection with the credential the first connect handed out, and a goodbye when
 // the tab closes. No framework, no build step.
 
+import { fileChooser } from "./files.js";
+import { chooseLanguage, translatePage, translator } from "./i18n.js";
 import { attachInput, isTouchDevice } from "./input.js";
 
 const config = JSON.parse(document.getElementById("relay-config").textContent || "{}");
 const $ = (id) => document.getElementById(id);
 const video = $("video");
+// Every word the person reads comes from the message table, in their browser's language.
+const MESSAGES = config.messages || {};
+const lang = chooseLanguage(MESSAGES, navigator.languages || [navigator.language]);
+const t = translator(MESSAGES, lang);
+document.documentElement.lang = lang;
+translatePage(document, t);
 
 const HEARTBEAT_MS = 1000;
 // No answer to our pings for this long means the path is dead, well before ICE says so
@@ -16,8 +24,9 @@ const HOST_SETTLE_MS = 25;
 const ICE_GATHER_MAX_MS = 2000;
 // Between tries to reconnect, and to send Done / Can't complete until the relay has it.
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 3000];
-// Why a session can end, and what the person is told: the relay's one list (events.py).
-const REASONS = config.reasons || {};
+// Said to screen readers when this much time is left (seconds), once each.
+const TIME_WARNINGS_S = [300, 60];
+const NOTE_MS = 4000;
 
 // The token lives only in this module: it leaves the address bar (and so history, bookmarks
 // and screenshots) as soon as the page has read it.
@@ -48,20 +57,37 @@ let lastPong = 0;
 let reconnecting = false;
 let kicked = false;
 let instructionsShown = false;
+let warned = new Set(); // the time warnings already said
 let everLive = false;  // Done and Can't complete only once the person has seen the page
 let finishing = null;  // the outcome on its way to the relay, until the relay has it
+
+// For screen readers, at the moments that matter; the visible state says the same.
+function announce(text) {
+  $("announce").textContent = "";
+  setTimeout(() => { $("announce").textContent = text; }, 50); // the same words twice are said twice
+}
+
+let noteTimer = null;
+function note(text, ms = NOTE_MS) {
+  clearTimeout(noteTimer);
+  $("note").textContent = text;
+  $("note").hidden = false;
+  noteTimer = setTimeout(() => { $("note").hidden = true; }, ms);
+}
 
 function setState(state, message) {
   if (state === "live" && viewer.state !== "live") tellParent("connected");
   if (state === "live") everLive = true;
+  const changed = state !== viewer.state;
   viewer.state = state;
   $("state").dataset.state = state;
-  $("state-text").textContent = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting",
-    ended: "Ended", invalid: "Unavailable" }[state] || state;
+  document.body.dataset.state = state; // the ended and invalid screens keep only their message
+  $("state-text").textContent = t(`state.${state}`);
   const overlay = $("overlay");
   overlay.hidden = state === "live";
   $("spinner").hidden = state === "ended" || state === "invalid";
   if (message) $("message").textContent = message;
+  if (changed && state === "live") announce(t("state.live"));
   updateButtons();
 }
 
@@ -78,7 +104,9 @@ function ended(reason, message) {
   clearInterval(heartbeat);
   if (viewer.pc) viewer.pc.close();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  setState("ended", message || REASONS[reason] || "This live session has ended.");
+  const words = message || (MESSAGES.en && MESSAGES.en[`reason.${reason}`] ? t(`reason.${reason}`) : t("ended"));
+  setState("ended", words);
+  announce(words);
   $("time-left").textContent = "";
   $("keyboard").hidden = true;
   tellParent("complete", { reason });
@@ -114,8 +142,11 @@ function sendPreferences() {
 function setInteractable(on) {
   viewer.interactable = on;
   $("view-only").hidden = on;
-  $("keyboard").hidden = !on || !touch || viewer.state === "ended";
+  $("keyboard").hidden = !on || !touch;
 }
+
+const canAnswer = () => viewer.interactable && !viewer.watcher && viewer.state !== "ended";
+const backToPage = () => $("stage").focus({ preventScroll: true });
 
 // showBrowserInterface: the page's address, history, reload and tabs.
 function showBrowserInterface(nav) {
@@ -128,7 +159,7 @@ function showBrowserInterface(nav) {
   select.replaceChildren(...nav.tabs.map((tab) => {
     const option = document.createElement("option");
     option.value = tab.id;
-    option.textContent = tab.title || tab.url || "New tab"; // text, never HTML
+    option.textContent = tab.title || tab.url || t("newTab"); // text, never HTML
     option.selected = tab.active;
     return option;
   }));
@@ -156,8 +187,13 @@ function followFocus(field) {
 // options come here, as a real <select> (a phone shows its own picker), and the choice goes back.
 let picking = null;
 function showPicker(msg) {
-  if (!viewer.interactable || viewer.watcher) return;
+  if (!canAnswer()) return;
   picking = msg.id;
+  const kind = msg.kind || "select";
+  $("pick-select").hidden = kind !== "select";
+  $("pick-value").hidden = kind === "select";
+  $("pick-title").textContent = t(kind === "select" ? "chooseOption" : "chooseValue");
+  if (kind !== "select") return showValuePicker(msg, kind);
   const groups = new Map();
   const nodes = [];
   msg.options.forEach((o, i) => {
@@ -184,28 +220,74 @@ function showPicker(msg) {
   if (touch && select.showPicker) { try { select.showPicker(); } catch { /* the dialog stays */ } }
 }
 
+// A date, time or colour field: the device's own control for that kind of value.
+function showValuePicker(msg, kind) {
+  const input = $("pick-value");
+  input.type = kind;
+  for (const name of ["min", "max", "step"]) {
+    if (msg[name]) input.setAttribute(name, msg[name]);
+    else input.removeAttribute(name);
+  }
+  input.value = msg.value || "";
+  if (!$("pick-dialog").open) $("pick-dialog").showModal();
+  input.focus();
+  if (touch && input.showPicker) { try { input.showPicker(); } catch { /* the dialog stays */ } }
+}
+
 function choose() {
-  if (picking !== null && $("pick-select").value !== "") {
+  if (picking !== null && !$("pick-select").hidden && $("pick-select").value !== "") {
     send({ t: "pick", id: picking, i: Number($("pick-select").value) });
+  } else if (picking !== null && !$("pick-value").hidden) {
+    send({ t: "pick", id: picking, s: $("pick-value").value });
   }
   picking = null;
   if ($("pick-dialog").open) $("pick-dialog").close();
-  $("stage").focus({ preventScroll: true });
+  backToPage();
+}
+
+// Copied in the page: onto the person's clipboard where their browser allows it, else shown
+// to copy by hand.
+async function copyOut(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    note(t("copied"));
+  } catch {
+    $("copy-text").value = text;
+    if (!$("copy-dialog").open) $("copy-dialog").showModal();
+    $("copy-text").select();
+  }
+}
+
+async function copyAgain() {
+  const text = $("copy-text").value;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text); // now with the person's click behind it
+    copied = true;
+  } catch {
+    $("copy-text").select();
+    copied = document.execCommand("copy");
+  }
+  if (copied) {
+    $("copy-dialog").close();
+    note(t("copied"));
+    backToPage();
+  }
 }
 
 // The page's own alert / confirm / prompt / beforeunload: Chromium draws none in a headless
 // page, so the person sees it here. Watchers and view-only viewers see it, cannot answer.
 function showPageDialog(msg) {
-  const answerable = viewer.interactable && !viewer.watcher;
+  const answerable = canAnswer();
   const leaving = msg.type === "beforeunload";
-  $("page-dialog-title").textContent = leaving ? "Leave this page?" : "The page asks";
-  $("page-dialog-message").textContent = msg.message || (leaving ? "Changes you made may not be saved." : "");
+  $("page-dialog-title").textContent = t(leaving ? "leaveTitle" : "pageAsks");
+  $("page-dialog-message").textContent = msg.message || (leaving ? t("leaveMessage") : "");
   $("page-dialog-input").hidden = msg.type !== "prompt" || !answerable;
   $("page-dialog-input").value = msg.default || "";
   $("page-dialog-ok").hidden = !answerable;
-  $("page-dialog-ok").textContent = leaving ? "Leave" : "OK";
+  $("page-dialog-ok").textContent = t(leaving ? "leave" : "ok");
   $("page-dialog-cancel").hidden = !answerable || msg.type === "alert";
-  $("page-dialog-cancel").textContent = leaving ? "Stay" : "Cancel";
+  $("page-dialog-cancel").textContent = t(leaving ? "stay" : "cancel");
   $("page-dialog-wait").hidden = answerable;
   if (!$("page-dialog").open) $("page-dialog").showModal();
   if (answerable) $(msg.type === "prompt" ? "page-dialog-input" : "page-dialog-ok").focus();
@@ -214,7 +296,15 @@ function showPageDialog(msg) {
 function answerPageDialog(ok) {
   send({ t: "dialog", ok, s: ok ? $("page-dialog-input").value : "" });
   if ($("page-dialog").open) $("page-dialog").close();
-  $("stage").focus({ preventScroll: true });
+  backToPage();
+}
+
+const files = fileChooser({ $, t, lang, send, getChannel: () => viewer.channel, note, canAnswer, backToPage });
+
+function showInstructions(text) {
+  $("instructions-text").textContent = text; // text, never HTML
+  $("instructions").hidden = false;
+  $("show-instructions").hidden = true;
 }
 
 // The relay takes no trickled candidates, so the offer waits for them. With no STUN or TURN
@@ -248,7 +338,16 @@ function onChannelMessage(event) {
     lastPong = performance.now();
     viewer.pongs++;
     viewer.rttMs = performance.now() - msg.ts;
-    viewer.endsAt = Date.now() + msg.endsInMs;
+    const endsAt = Date.now() + msg.endsInMs;
+    // The person started working: the session now runs to its hard limit. Say so, or the
+    // clock's jump looks like a mistake.
+    if (viewer.endsAt !== null && endsAt - viewer.endsAt > 60_000 && !viewer.watcher) {
+      const words = t("moreTime", { minutes: Math.round(msg.endsInMs / 60_000) });
+      note(words, 8000);
+      announce(words);
+      warned = new Set(TIME_WARNINGS_S.filter((s) => s * 1000 > msg.endsInMs));
+    }
+    viewer.endsAt = endsAt;
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
     if (msg.interactable !== viewer.interactable) setInteractable(msg.interactable);
     if (msg.watcher && !viewer.watcher) {
@@ -257,8 +356,7 @@ function onChannelMessage(event) {
     }
     if (msg.instructions && !instructionsShown) {
       instructionsShown = true;
-      $("instructions-text").textContent = msg.instructions; // text, never HTML
-      $("instructions").hidden = false;
+      showInstructions(msg.instructions);
     }
   } else if (msg.t === "view") {
     viewer.view = msg.view;
@@ -272,6 +370,12 @@ function onChannelMessage(event) {
     showPageDialog(msg);
   } else if (msg.t === "dialogClosed") {
     if ($("page-dialog").open) $("page-dialog").close();
+  } else if (msg.t === "file") {
+    files.show(msg);
+  } else if (msg.t === "fileDone") {
+    files.done(msg);
+  } else if (msg.t === "copy") {
+    if (canAnswer()) copyOut(msg.text);
   } else if (msg.t === "end") {
     ended(msg.reason);
   } else if (msg.t === "kick") {
@@ -280,7 +384,7 @@ function onChannelMessage(event) {
     sessionStorage.removeItem(SAVED);
     clearInterval(heartbeat);
     if (viewer.pc) viewer.pc.close();
-    setState("ended", `Disconnected: ${msg.reason}.`);
+    setState("ended", t("kicked", { reason: msg.reason }));
     tellParent("disconnected", { reason: msg.reason });
   }
 }
@@ -291,7 +395,9 @@ async function connect() {
   viewer.pc = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
   const channel = pc.createDataChannel("relay", { ordered: true });
+  channel.binaryType = "arraybuffer";
   viewer.channel = channel;
+  files.reset();
   channel.onmessage = onChannelMessage;
   channel.onopen = () => {
     clearInterval(heartbeat);
@@ -350,7 +456,7 @@ async function connect() {
   }
   pc.close();
   if (response.status === 404 && first) {
-    setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
+    setState("invalid", t("invalid"));
   } else if (response.status === 410 || response.status === 404) {
     const body = await response.json().catch(() => ({}));
     ended(body.reason || "closed");
@@ -362,7 +468,8 @@ async function connect() {
 async function reconnect() {
   if (reconnecting || kicked || viewer.state === "ended" || resource === null) return;
   reconnecting = true;
-  setState("reconnecting", "Connection lost. Reconnecting…");
+  setState("reconnecting", t("reconnecting"));
+  announce(t("reconnecting"));
   clearInterval(heartbeat);
   try {
     for (let attempt = 0; viewer.state !== "ended"; attempt++) {
@@ -390,7 +497,7 @@ async function finish(outcome, reason = "") {
   updateButtons();
   const button = $(outcome === "failed" ? "fail" : "done");
   const label = button.textContent;
-  button.textContent = "Sending…";
+  button.textContent = t("sending");
   const headers = { Authorization: `Bearer ${credential}` };
   let body;
   if (outcome === "failed" && reason) {
@@ -404,7 +511,7 @@ async function finish(outcome, reason = "") {
         const answer = await response.json().catch(() => ({}));
         if (response.ok || response.status === 410) return ended(answer.reason || outcome);
         if (response.status === 404) {
-          return ended("closed", "This live session is no longer available: your answer could not be delivered.");
+          return ended("closed", t("undelivered"));
         }
       } catch { /* no answer: try again */ }
       if (viewer.channel && viewer.channel.readyState === "open") {
@@ -433,7 +540,15 @@ function goodbye() {
 function tick() {
   if (viewer.endsAt === null || viewer.state === "ended") return;
   const s = Math.max(0, Math.round((viewer.endsAt - Date.now()) / 1000));
-  $("time-left").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} left`;
+  const time = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  $("time-left").textContent = t("timeLeft", { time });
+  $("time-left").classList.toggle("low", s <= 60);
+  for (const limit of TIME_WARNINGS_S) {
+    if (s <= limit && s > 0 && !warned.has(limit) && viewer.state === "live") {
+      warned.add(limit);
+      announce(limit === 60 ? t("timeLeftOne") : t("timeLeftSoon", { minutes: Math.round(s / 60) }));
+    }
+  }
 }
 
 $("done").addEventListener("click", () => finish("done"));
@@ -453,7 +568,13 @@ $("page-dialog").addEventListener("cancel", (e) => {
 });
 $("fail-form").addEventListener("submit", () => finish("failed", $("fail-reason").value.trim()));
 $("keyboard").addEventListener("click", () => $("kbd").focus());
-$("instructions-close").addEventListener("click", () => { $("instructions").hidden = true; });
+$("instructions-close").addEventListener("click", () => {
+  $("instructions").hidden = true;
+  $("show-instructions").hidden = false; // it can be read again
+});
+$("show-instructions").addEventListener("click", () => showInstructions($("instructions-text").textContent));
+$("copy-again").addEventListener("click", () => { copyAgain(); });
+$("copy-dialog").addEventListener("close", backToPage);
 // The video area changes with the window, a rotation, or the browser bar appearing.
 new ResizeObserver(sendSize).observe($("stage"));
 $("nav-back").addEventListener("click", () => send({ t: "nav", a: "back" }));
@@ -470,6 +591,11 @@ $("tabs").addEventListener("change", (e) => send({ t: "tab", id: e.target.value 
 attachInput({
   stage: $("stage"), video, keyboardField: $("kbd"), send, getView: () => viewer.view,
   onInteract: () => tellParent("interacted"),
+  // Shift+Escape: out of the page to the toolbar (Tab goes on from there).
+  onLeave: () => {
+    const buttons = [$("done"), ...$("toolbar").querySelectorAll("button")];
+    (buttons.find((b) => !b.disabled && b.offsetParent !== null) || $("toolbar")).focus();
+  },
 });
 setInteractable(true);
 window.addEventListener("pagehide", goodbye);
@@ -488,9 +614,9 @@ function savedViewer() {
 function start() {
   connect().catch((err) => {
     console.error(err);
-    if (viewer.state === "connecting") setState("connecting", "Could not connect. Retrying…");
+    if (viewer.state === "connecting") setState("connecting", t("retrying"));
     if (resource !== null) reconnect();
-    else setTimeout(() => connect().catch(() => setState("invalid", "Could not connect to the live session.")), 1000);
+    else setTimeout(() => connect().catch(() => setState("invalid", t("cannotConnect"))), 1000);
   });
 }
 
@@ -504,5 +630,5 @@ if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
   credential = saved.credential;
   start();
 } else {
-  setState("invalid", "This link is not valid. Links work once and expire: ask for a new one.");
+  setState("invalid", t("invalid"));
 }

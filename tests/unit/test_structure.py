@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,7 +122,28 @@ def test_one_list_of_end_reasons() -> None:
 
     assert set(END_REASONS) == set(get_args(Reason))
     assert set(BROWSERLESS_REASONS) == set(get_args(Reason))
-    assert "REASONS = config.reasons" in (PACKAGE / "web" / "viewer.js").read_text()
+
+
+def test_the_viewer_says_everything_in_each_of_its_languages() -> None:
+    """messages.json: the same keys in every language, a text for every end reason, the
+    same {placeholders}; every key the viewer's code and page use is in the table."""
+    table = json.loads((PACKAGE / "web" / "messages.json").read_text())
+    assert set(table) == {"en", "de"}
+    english = table["en"]
+    for lang, words in table.items():
+        assert set(words) == set(english), lang
+        for key, text in words.items():
+            assert re.findall(r"\{\w+\}", text) == re.findall(r"\{\w+\}", english[key]), key
+    assert {f"reason.{r}" for r in END_REASONS} <= set(english)
+    web = PACKAGE / "web"
+    code = "".join((web / name).read_text() for name in ("viewer.js", "files.js"))
+    used = set(re.findall(r"""\bt\(\s*["'`]([\w.]+)["'`]""", code))
+    used |= set(
+        re.findall(r'data-i18n(?:-label|-title|-ph)?="([\w.]+)"', (web / "index.html").read_text())
+    )
+    used |= set(re.findall(r"""["']((?:file|state\.)[\w.]*)["']""", code)) & set(english)
+    assert used, "no keys found: the patterns are out of date"
+    assert used <= set(english), used - set(english)
 
 
 async def test_the_aiortc_members_we_adapt_are_there() -> None:
