@@ -73,6 +73,13 @@ async def _demo_page_state(endpoint: str) -> str:
         await conn.close()
 
 
+# What the person with the demo's link is asked to do: shown in the viewer, not only here.
+DEMO_TASK = (
+    "Sign in with any user name and the password hunter2, enter the code 123456, "
+    "then press Done."
+)
+
+
 async def demo(settings: Settings, timeout_ms: int) -> int:
     server: RunningServer = await start_server(settings, {"/demo/": DEMO_DIR})
     chromium = None
@@ -87,14 +94,15 @@ async def demo(settings: Settings, timeout_ms: int) -> int:
         manager, store = server.app[MANAGER], server.app[STORE]
         session, token = await manager.create(
             LiveOptions(
-                browser_ws_endpoint=chromium.ws_endpoint, target_id=None, timeout_ms=timeout_ms
+                browser_ws_endpoint=chromium.ws_endpoint, target_id=None, timeout_ms=timeout_ms,
+                instructions=DEMO_TASK,
             )
-        )
+        )  # fmt: skip
         print("\nA Chromium page is waiting for a person. Open this one-time link in a browser:\n")
         print(f"    {server.base_url}/live/{token}\n", flush=True)
         print(
             f"(valid {settings.link_ttl_s:g} s until opened; the session lasts "
-            f"{timeout_ms / 1000:g} s; sign in, enter the code, then press Done)\n",
+            f"{timeout_ms / 1000:g} s)\nThe person reads: {DEMO_TASK}\n",
             flush=True,
         )
 

@@ -76,6 +76,9 @@ async def test_demo_prints_a_link_and_the_outcome(viewer: ViewerBrowser) -> None
         url = await read_until(proc, r"^\s+(http://\S+/live/\S+)$")
         page = await viewer.open(url)
         await wait_playing(page)
+        # The task is in the viewer, where the person reads it, not only in this terminal.
+        await page.wait_for_selector("#instructions", state="visible")
+        assert "hunter2" in await page.inner_text("#instructions-text")
         await page.click("#done")
         line = await read_until(proc, r"(liveComplete: reason=\w+.*)")
         assert "reason=done" in line and '"state":"signin"' in line

@@ -96,17 +96,27 @@ export function attachInput({ stage, video, keyboardField, send, getView, onInte
     if ((e.ctrlKey || e.metaKey) && !EDITING_SHORTCUTS.has(e.key.length === 1 ? e.key.toLowerCase() : e.key)) return false;
     return true;
   };
+  const held = new Map(); // code -> key down sent, whose key up the page still waits for
   stage.addEventListener("keydown", (e) => {
     if (isLeaveKey(e)) { e.preventDefault(); onLeave(); return; }
     if (!forward(e)) return;
     e.preventDefault();
     flushMoves();
-    emit(key("kd", e));
+    const down = key("kd", e);
+    held.set(e.code || e.key, down);
+    emit(down);
   });
   stage.addEventListener("keyup", (e) => {
     if (!forward(e)) return;
     e.preventDefault();
+    held.delete(e.code || e.key);
     emit(key("ku", e));
+  });
+  // Focus left the page (Shift+Escape, a click on the toolbar): keys still down there go up,
+  // or the page would think Shift is held for ever.
+  stage.addEventListener("blur", () => {
+    for (const down of held.values()) send({ ...down, t: "ku", r: false });
+    held.clear();
   });
   // Ctrl/Cmd+V is left to the browser, which then hands us the clipboard's text here.
   const sendText = (text) => {
