@@ -75,8 +75,7 @@ async def _demo_page_state(endpoint: str) -> str:
 
 # What the person with the demo's link is asked to do: shown in the viewer, not only here.
 DEMO_TASK = (
-    "Sign in with any user name and the password hunter2, enter the code 123456, "
-    "then press Done."
+    "Sign in with any user name and the password hunter2, enter the code 123456, then press Done."
 )
 
 
