@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(120)
 PAGE = """<!doctype html><meta name=viewport content="width=device-width,initial-scale=1">
 <style>body{margin:0;padding:24px;font:15px sans-serif}input,button{display:block;margin:0 0 24px;
 font-size:15px;height:44px}</style>
-<input id=one type=file accept="image/*,.pdf">
+<input id=one type=file accept="image/*,.pdf" capture=environment>
 <input id=many type=file multiple>
 <p id=code>RECOVERY-CODE-4711</p><button id=copy>Copy the code</button>
 <input id=day type=date min=2026-01-01 max=2027-12-31><input id=hue type=color value="#00ff00">
@@ -114,6 +114,7 @@ async def test_a_file_from_the_persons_device_reaches_the_pages_input_intact(
     await press_on(page, source, "#one", phone)
     await page.wait_for_selector("#file-dialog[open]")
     assert await page.get_attribute("#file-input", "accept") == "image/*,.pdf"
+    assert await page.get_attribute("#file-input", "capture") == "environment"  # the camera
     assert not await page.eval_on_selector("#file-input", "i => i.multiple")
     path, digest = sample(tmp_path, "scan of my ID.pdf", 1024 * 1024)
     await page.set_input_files("#file-input", path)

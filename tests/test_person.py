@@ -279,3 +279,23 @@ async def test_emulate_components_off_leaves_selects_to_the_page(
     await page.mouse.click(*await to_client(page, *await centre(source, "#s")))
     await wait_source(source, "document.activeElement.id === 's'")  # the click reached it
     assert session.assist.agent.pick is None and not await page.is_visible("#pick-dialog")
+
+
+async def test_done_pressed_while_the_connection_is_down_arrives_once_it_is_back(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live, page, session = await open_live(relay, source, viewer)
+    events = asyncio.create_task(read_sse(f"{relay.base_url}/api/live/{live['id']}/events"))
+    # The network goes: nothing reaches the relay, and the viewer notices and reconnects.
+    await page.route("**/live/**", lambda route: route.abort("internetdisconnected"))
+    await page.evaluate("window.liveRelay.pc.close()")
+    await page.wait_for_function("() => window.liveRelay.state === 'reconnecting'")
+    await page.click("#done")  # the person has seen the page: Done stays pressable
+    assert await page.inner_text("#done") == "Sending…"
+    assert session.reason is None  # nothing arrived yet, and the viewer does not claim it did
+    assert await page.evaluate("window.liveRelay.state") != "ended"
+    await page.unroute("**/live/**")
+    await page.wait_for_function("() => window.liveRelay.state === 'ended'", timeout=20_000)
+    assert await page.inner_text("#message") == "Done. You can close this tab."
+    finals = [e for e in await asyncio.wait_for(events, 10) if e["event"] == "liveComplete"]
+    assert [e["data"]["reason"] for e in finals] == ["done"]

@@ -38,6 +38,7 @@ const embedded = new URLSearchParams(location.search).get("embed") === "1";
 history.replaceState(null, "", "./");
 if (embedded) document.body.classList.add("embed");
 const touch = isTouchDevice();
+document.body.classList.toggle("touch", touch);
 
 // The host page of an iframe hears how things go, without polling. No secrets in these.
 function tellParent(type, detail = {}) {
@@ -348,6 +349,7 @@ function onChannelMessage(event) {
       warned = new Set(TIME_WARNINGS_S.filter((s) => s * 1000 > msg.endsInMs));
     }
     viewer.endsAt = endsAt;
+    tick();
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
     if (msg.interactable !== viewer.interactable) setInteractable(msg.interactable);
     if (msg.watcher && !viewer.watcher) {
