@@ -342,12 +342,14 @@ function onChannelMessage(event) {
     const endsAt = Date.now() + msg.endsInMs;
     // The person started working: the session now runs to its hard limit. Say so, or the
     // clock's jump looks like a mistake.
-    if (viewer.endsAt !== null && endsAt - viewer.endsAt > 60_000 && !viewer.watcher) {
+    const moved = viewer.endsAt !== null && endsAt - viewer.endsAt > 60_000;
+    if (moved && !viewer.watcher) {
       const words = t("moreTime", { minutes: Math.round(msg.endsInMs / 60_000) });
       note(words, 8000);
       announce(words);
-      warned = new Set(TIME_WARNINGS_S.filter((s) => s * 1000 > msg.endsInMs));
     }
+    // Warnings already behind us (at the start, or after the move) are not said.
+    if (moved || viewer.endsAt === null) warned = new Set(TIME_WARNINGS_S.filter((s) => s * 1000 >= msg.endsInMs));
     viewer.endsAt = endsAt;
     tick();
     if (msg.view && msg.view[0] > 0) viewer.view = msg.view;
