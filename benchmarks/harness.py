@@ -23,7 +23,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MEASURE_JS = (HERE / "measure.js").read_text()
-VIEWER_ARGS = ("--disable-features=WebRtcHideLocalIpsWithMdns",)
+# Viewers run with default WebRTC settings (host candidates behind mDNS names), as people's
+# browsers do: first-frame figures include what that costs each pipeline.
+VIEWER_ARGS: tuple[str, ...] = ()
 # Bytes and frames delivered to the viewer (received, whether or not its screen kept up).
 RECEIVED_JS = """async () => { const pc = window.__pc || (window.liveRelay && window.liveRelay.pc);
   if (!pc) return [window.__m.bytes, window.__m.received]; let n = 0, f = 0;

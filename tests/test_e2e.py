@@ -60,6 +60,56 @@ async def test_viewer_decodes_frames_and_sees_a_colour_change(
     assert PLAYOUT_DELAY_URI in uris
 
 
+HOST_CANDIDATE_JS = """async () => {
+  const pc = new RTCPeerConnection();
+  pc.createDataChannel('probe');
+  const host = new Promise((resolve) => pc.addEventListener('icecandidate', (e) => {
+    if (e.candidate && e.candidate.type === 'host') resolve(e.candidate.address);
+  }));
+  await pc.setLocalDescription(await pc.createOffer());
+  const address = await host;
+  pc.close();
+  return address;
+}"""
+
+
+GATHERED_OFFER_JS = """async (url) => {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', {direction: 'recvonly'});
+  pc.createDataChannel('relay');
+  const complete = new Promise((resolve) => pc.addEventListener('icegatheringstatechange',
+    () => pc.iceGatheringState === 'complete' && resolve()));
+  await pc.setLocalDescription(await pc.createOffer());
+  await complete;
+  const offer = pc.localDescription.sdp;
+  const answer = await fetch(url, {method: 'POST', body: offer,
+    headers: {'Content-Type': 'application/sdp'}});
+  const connected = new Promise((resolve) => pc.addEventListener('connectionstatechange',
+    () => pc.connectionState === 'connected' && resolve()));
+  await pc.setRemoteDescription({type: 'answer', sdp: await answer.text()});
+  await connected;
+  return [/ [0-9a-f-]+[.]local /.test(offer), pc.connectionState];
+}"""
+
+
+async def test_a_viewer_with_default_webrtc_settings_connects_and_decodes(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """The viewer browser hides its host addresses behind mDNS names, as every real browser
+    does; the relay answers without waiting to resolve them, and video plays."""
+    _live, page, session = await open_live(relay, source, viewer)
+    assert (await page.evaluate(HOST_CANDIDATE_JS)).endswith(".local")
+    assert await page.evaluate(FRAMES_DECODED_JS) > 0
+    assert session.status == "live"
+    # An offer that carries the mDNS candidates (made here as a WHEP client that waits for
+    # gathering would make it) is answered and connects just the same.
+    second = await create_live(relay, source)
+    whep = second["liveURL"] + "/whep"
+    carried, state = await page.evaluate(GATHERED_OFFER_JS, whep)
+    assert carried and state == "connected"
+    assert relay.app[MANAGER].sessions[second["id"]].status == "live"
+
+
 async def test_second_opening_is_refused_and_first_keeps_playing(
     relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:

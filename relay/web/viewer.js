@@ -20,8 +20,6 @@ const HEARTBEAT_MS = 1000;
 // No answer to our pings for this long means the path is dead, well before ICE says so
 // (Chrome takes about 30 s to declare a silent connection failed).
 const PONG_TIMEOUT_MS = 3000;
-const HOST_SETTLE_MS = 25;
-const ICE_GATHER_MAX_MS = 2000;
 // Between tries to reconnect, and to send Done / Can't complete until the relay has it.
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 3000];
 // Said to screen readers when this much time is left (seconds), once each.
@@ -308,28 +306,13 @@ function showInstructions(text) {
   $("show-instructions").hidden = true;
 }
 
-// The relay takes no trickled candidates, so the offer waits for them. With no STUN or TURN
-// server there are only host candidates: the UDP ones come within a few ms, while Chrome's
-// gathering as a whole takes ~200 ms more (TCP candidates nobody will use). So the offer goes
-// once UDP host candidates stop coming for HOST_SETTLE_MS.
-function waitIceGathering(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  const hostOnly = !(config.iceServers && config.iceServers.length);
-  return new Promise((resolve) => {
-    let settle = null;
-    const done = () => { clearTimeout(timer); clearTimeout(settle); resolve(); };
-    const timer = setTimeout(done, ICE_GATHER_MAX_MS);
-    pc.addEventListener("icecandidate", (event) => {
-      if (!event.candidate) return done();
-      if (hostOnly && event.candidate.protocol === "udp") {
-        clearTimeout(settle);
-        settle = setTimeout(done, HOST_SETTLE_MS);
-      }
-    });
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") done();
-    });
-  });
+// The offer (peer connection, data channel, ICE candidates) is made by early.js: the first
+// one while this module was still loading, every later one on request.
+function takeOffer() {
+  const early = window.liveRelayOffer;
+  const offer = early.first || early.start(config.iceServers || []);
+  early.first = null;
+  return offer;
 }
 
 function onChannelMessage(event) {
@@ -394,12 +377,8 @@ function onChannelMessage(event) {
 }
 
 async function connect() {
-  performance.mark("relay-connect"); // benchmarks time the first frame from here
-  const pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
+  const { pc, channel, ready } = takeOffer();
   viewer.pc = pc;
-  pc.addTransceiver("video", { direction: "recvonly" });
-  const channel = pc.createDataChannel("relay", { ordered: true });
-  channel.binaryType = "arraybuffer";
   viewer.channel = channel;
   files.reset();
   channel.onmessage = onChannelMessage;
@@ -441,8 +420,7 @@ async function connect() {
       reconnect();
     }
   };
-  await pc.setLocalDescription(await pc.createOffer());
-  await waitIceGathering(pc);
+  await ready;
 
   const first = resource === null;
   const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
@@ -618,6 +596,7 @@ function savedViewer() {
 function start() {
   connect().catch((err) => {
     console.error(err);
+    if (viewer.pc) viewer.pc.close();
     if (viewer.state === "connecting") setState("connecting", t("retrying"));
     if (resource !== null) reconnect();
     else setTimeout(() => connect().catch(() => setState("invalid", t("cannotConnect"))), 1000);
@@ -634,5 +613,6 @@ if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
   credential = saved.credential;
   start();
 } else {
+  if (window.liveRelayOffer.first) window.liveRelayOffer.first.pc.close(); // nothing to connect to
   setState("invalid", t("invalid"));
 }

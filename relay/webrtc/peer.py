@@ -26,7 +26,7 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     unpack_remb_fci,
 )
-from aiortc.sdp import SessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from relay.errors import OfferError
 from relay.video.encoding import CodecName
@@ -34,6 +34,7 @@ from relay.video.fanout import PacketTrack, SessionVideo
 from relay.webrtc import aiortc_compat, playout
 from relay.webrtc.flood import FloodGate
 from relay.webrtc.ice import IceServer, rtc_configuration
+from relay.webrtc.sdp import defer_mdns_candidates
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class ViewerPeer:
         self.codec: str | None = None
         self.closed = False
         self.gate = FloodGate()  # the session decides what a flood costs
+        self._resolving: asyncio.Task[None] | None = None
         self._on_message = on_message
         self._on_lost = on_lost
         self.pc.on("datachannel", self._on_datachannel)
@@ -91,7 +93,8 @@ class ViewerPeer:
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(_capabilities(codecs))
         _route_rtcp(transceiver.sender, track)
-        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        offer_now, later = defer_mdns_candidates(offer_sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_now, "offer"))
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)  # gathers every candidate: no trickle needed
         sdp = self.pc.localDescription.sdp
@@ -99,6 +102,8 @@ class ViewerPeer:
         self.codec = next((c.name for c in video.rtp.codecs if c.name.lower() != "rtx"), None)
         if self.codec is None or self.codec.upper() != codecs[0]:
             raise OfferError(f"negotiated {self.codec} instead of {codecs[0]}")
+        if later:
+            self._resolving = asyncio.create_task(self._add_later(later))
         ext_id = playout.offered_id(offer_sdp)
         if ext_id is not None:
             answered = playout.add_to_answer(sdp, ext_id)
@@ -106,6 +111,18 @@ class ViewerPeer:
                 playout.write_zero_delay(transceiver.sender, ext_id)
                 sdp = answered
         return sdp
+
+    async def _add_later(self, candidates: list[tuple[str, str]]) -> None:
+        """The viewer's mDNS candidates, resolved after the answer has gone (see
+        ``defer_mdns_candidates``); one that cannot be resolved is simply not used."""
+        for mid, line in candidates:
+            try:
+                candidate = candidate_from_sdp(line.split(":", 1)[1])
+                candidate.sdpMid = mid or None
+                candidate.sdpMLineIndex = None if mid else 0
+                await self.pc.addIceCandidate(candidate)
+            except Exception as exc:  # a malformed line or a closed peer: not worth more
+                log.debug("viewer candidate not added: %s", exc)
 
     async def went_silent(self, idle_s: float, current: Callable[[], bool]) -> bool:
         """Whether the viewer stopped sending heartbeats (gone, even if ICE has not noticed
@@ -133,6 +150,8 @@ class ViewerPeer:
         if self.closed:
             return
         self.closed = True
+        if self._resolving is not None:
+            self._resolving.cancel()
         if self.track is not None:
             await self.video.release(self.track)
         with contextlib.suppress(Exception):

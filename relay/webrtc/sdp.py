@@ -34,13 +34,6 @@ def offered_video_codecs(sdp: str) -> set[str]:
     return {c.name.upper() for c in video[0].rtp.codecs}
 
 
-_PREFERENCE: dict[Codec, list[CodecName]] = {
-    "auto": ["H264", "VP8"],
-    "h264": ["H264"],
-    "vp8": ["VP8"],
-}
-
-
 def pick_codecs(offered: set[str], codec: Codec) -> list[CodecName]:
     """Codec names to prefer, best first, limited to what the viewer can decode."""
     prefer: dict[Codec, list[CodecName]] = {
@@ -59,3 +52,35 @@ def pick_codecs(offered: set[str], codec: Codec) -> list[CodecName]:
 def codecs_for(offer: str, codec: Codec) -> list[CodecName]:
     """The codecs to answer ``offer`` with; raises ``OfferError`` for an unusable offer."""
     return pick_codecs(offered_video_codecs(offer), codec)
+
+
+MDNS_SUFFIX = ".local"
+
+
+def defer_mdns_candidates(offer: str) -> tuple[str, list[tuple[str, str]]]:
+    """The offer without its mDNS host candidates, and those candidates as (mid, candidate).
+
+    Browsers hide their host addresses behind ``.local`` names, and aiortc resolves each one
+    before ``setRemoteDescription`` returns: about a second when nobody answers the query
+    (the usual case: the relay is not on the viewer's LAN). The answer need not wait for it:
+    the viewer's own checks reach the relay and teach it the viewer's address (a peer
+    reflexive candidate), and the names can still be resolved afterwards, as trickled
+    candidates. ``end-of-candidates`` goes too, so candidates may still be added.
+    """
+    kept, deferred, mid = [], [], ""
+    for line in offer.splitlines():
+        if line.startswith("m="):
+            mid = ""
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :].strip()
+        elif line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) > 4 and fields[4].lower().endswith(MDNS_SUFFIX):
+                deferred.append((mid, line[len("a=") :]))
+                continue
+        elif line.strip() == "a=end-of-candidates":
+            continue
+        kept.append(line)
+    if not deferred:
+        return offer, []
+    return "\r\n".join(kept) + "\r\n", deferred

@@ -257,3 +257,24 @@ def test_select_picks_are_checked_both_ways() -> None:
     for bad_message in ('{"v":1,"t":"pick","id":0,"i":2}', '{"v":1,"t":"pick","id":3,"i":-1}'):
         with pytest.raises(protocol.ProtocolError):
             protocol.parse(bad_message)
+
+
+def test_mdns_candidates_wait_until_after_the_answer() -> None:
+    from relay.webrtc.sdp import defer_mdns_candidates
+
+    offer = (
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        "a=mid:0\r\na=candidate:1 1 udp 2122 1f4712db-ea17-4bcf-a596-105139dfd8bf.local 5000 "
+        "typ host\r\na=candidate:2 1 udp 1686 203.0.113.7 6000 typ srflx raddr 0.0.0.0 rport 0"
+        "\r\na=end-of-candidates\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        "a=mid:1\r\na=candidate:3 1 udp 2122 abc.LOCAL 5001 typ host\r\n"
+    )
+    kept, later = defer_mdns_candidates(offer)
+    assert ".local" not in kept.lower() and "end-of-candidates" not in kept
+    assert "203.0.113.7" in kept and "a=mid:1" in kept
+    assert later == [
+        ("0", "candidate:1 1 udp 2122 1f4712db-ea17-4bcf-a596-105139dfd8bf.local 5000 typ host"),
+        ("1", "candidate:3 1 udp 2122 abc.LOCAL 5001 typ host"),
+    ]
+    plain = offer.replace(".local", "").replace(".LOCAL", "")
+    assert defer_mdns_candidates(plain) == (plain, [])  # nothing to defer: the offer as it was
