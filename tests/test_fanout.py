@@ -250,3 +250,23 @@ async def test_a_moving_page_on_a_tight_bitrate_is_sent_smaller_and_whole_again_
         reader.cancel()
         mover.cancel()
         await video.close()
+
+
+async def test_a_sharp_picture_is_refined_towards_then_the_stream_goes_quiet() -> None:
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    track = video.track("H264")
+    stream = video.streams["H264"]
+    hub.publish(frame_of((120, 60, 200)), time.monotonic())
+    await recv(track)
+    hub.publish(frame_of((120, 60, 200)), time.monotonic(), sharp=True)
+    # The sharp picture, then REFINE_FRAMES repeats of it at up to 60 a second...
+    await eventually(lambda: stream.stats.repeats == fanout.REFINE_FRAMES, 3)
+    assert stream.stats.frames == 2 + fanout.REFINE_FRAMES
+    await asyncio.sleep(1.5)
+    assert stream.stats.repeats == fanout.REFINE_FRAMES  # ...then nothing: it is still
+    # A viewer that joins gets a keyframe of it, and the refinement starts over from there.
+    track.keyframe_wanted()  # the keyframe is one more encoding of the same picture
+    await eventually(lambda: stream.stats.repeats == 2 * fanout.REFINE_FRAMES + 1, 3)
+    assert stream.stats.keyframes == 2
+    await video.close()

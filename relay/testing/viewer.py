@@ -4,11 +4,15 @@ dependency (``pip install live-relay[test]``): import this module only where it 
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import av
+import numpy as np
 from playwright.async_api import Browser, Page, async_playwright
 
 from relay.browser.chromium import Chromium, launch_chromium
@@ -119,3 +123,42 @@ WAIT_COLOUR_JS = """([rgb, timeoutMs]) => new Promise((resolve) => {
   video.requestVideoFrameCallback(check);
   setTimeout(check, timeoutMs + 50);
 })"""
+
+# The decoded video's luma (BT.601, as the benchmarks compute it) at its own size:
+# [width, height, base64 of one byte a pixel].
+VIDEO_LUMA_JS = """() => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const x = c.getContext('2d', {willReadFrequently: true});
+  x.drawImage(v, 0, 0);
+  const d = x.getImageData(0, 0, c.width, c.height).data;
+  const y = new Uint8Array(c.width * c.height);
+  for (let i = 0, j = 0; j < y.length; i += 4, j++) {
+    y[j] = Math.round(d[i] * 0.299 + d[i + 1] * 0.587 + d[i + 2] * 0.114);
+  }
+  let s = '';
+  for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode(...y.subarray(i, i + 0x8000));
+  return [c.width, c.height, btoa(s)];
+}"""
+
+
+def png_luma(png: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The luma of a lossless screenshot, computed as ``VIDEO_LUMA_JS`` computes the video's."""
+    (frame,) = av.CodecContext.create("png", "r").decode(av.Packet(png))
+    rgb = frame.to_ndarray(format="rgb24").astype(np.float32)
+    luma: np.ndarray[Any, np.dtype[np.float32]] = np.round(
+        rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    )
+    return luma
+
+
+async def video_psnr(page: Page, reference: np.ndarray[Any, np.dtype[np.float32]]) -> float:
+    """Y-PSNR (dB) of the frame the viewer shows now against ``reference``; 0 when the sizes
+    differ (the page is not laid out as the reference was)."""
+    width, height, luma = await page.evaluate(VIDEO_LUMA_JS)
+    seen = np.frombuffer(base64.b64decode(luma), np.uint8).reshape(height, width)
+    if seen.shape != reference.shape:
+        return 0.0
+    mse = float(np.mean((seen.astype(np.float32) - reference) ** 2))
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)

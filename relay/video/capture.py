@@ -2,7 +2,9 @@
 
 Every frame is acknowledged at once (Chromium sends no more until it is), and only the newest
 undecoded frame is kept: while one decode runs, a newer arrival replaces the waiting one, so a
-slow consumer drops stale frames and never builds a queue.
+slow consumer drops stale frames and never builds a queue. A frame identical to the last one
+(Chromium sends one after every screenshot) is not decoded at all. While frames flow, a
+``StillPicture`` adds a sharp picture whenever the page stops moving.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video.frames import FrameDecoder, FrameHub, ImageFormat
+from relay.video.still import StillPicture
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0
@@ -51,6 +54,7 @@ class CaptureStats:
     received: int = 0
     decoded: int = 0
     dropped: int = 0
+    unchanged: int = 0  # identical to the frame before: not decoded
     errors: int = 0
     restarts: int = 0  # screencasts restarted because they sent nothing
 
@@ -80,6 +84,9 @@ class Screencast:
         self._decoding: asyncio.Task[None] | None = None
         self._first_frame: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
+        self._last_data = ""
+        # JPEG frames carry the quality's losses: a still page gets a sharp picture too.
+        self.still = StillPicture(session, self.hub, executor) if options.format == "jpeg" else None
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
         self.view: tuple[int, int] | None = None
         self.on_view: Callable[[tuple[int, int]], None] | None = None
@@ -103,6 +110,8 @@ class Screencast:
                 await self.session.send("Page.startScreencast", self.options.to_cdp())
                 self._running = True
                 self._watch_first_frame()
+                if self.still is not None:
+                    self.still.start()
 
     async def release(self) -> None:
         """A viewer left: stop the screencast once nobody watches."""
@@ -151,6 +160,8 @@ class Screencast:
 
     async def _stop(self) -> None:
         self._running = False
+        if self.still is not None:
+            self.still.stop()
         if self._first_frame is not None and self._first_frame is not asyncio.current_task():
             self._first_frame.cancel()
         self.session.off("Page.screencastFrame", self._on_frame)
@@ -164,6 +175,8 @@ class Screencast:
             if self._running:
                 await self._stop()
             self._users = 0
+        if self.still is not None:
+            await self.still.close()
         if self._decoding is not None:
             self._decoding.cancel()
             try:
@@ -199,6 +212,10 @@ class Screencast:
             age = now_wall - ts
             if 0 <= age <= MAX_CLOCK_SKEW_S:  # a skewed browser clock falls back to arrival
                 captured_at = now_mono - age
+        if data == self._last_data:
+            self.stats.unchanged += 1
+            return  # the same picture again (a screenshot makes Chromium send one)
+        self._last_data = data
         if self._pending is not None:
             self.stats.dropped += 1
         self._pending = (data, captured_at)

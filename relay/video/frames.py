@@ -117,6 +117,9 @@ class CapturedFrame:
     frame: av.VideoFrame
     captured_at: float  # time.monotonic() of capture
     seq: int
+    # A lossless-grade picture of a page gone still (``still.StillPicture``), not a screencast
+    # frame: the encoder refines towards it.
+    sharp: bool = False
 
 
 class FrameHub:
@@ -138,11 +141,11 @@ class FrameHub:
     def unlisten(self, callback: Callable[[], None]) -> None:
         self._listeners.discard(callback)
 
-    def publish(self, frame: av.VideoFrame, captured_at: float) -> None:
+    def publish(self, frame: av.VideoFrame, captured_at: float, sharp: bool = False) -> None:
         if self._latest is not None and captured_at < self._latest.captured_at:
             return  # an older frame finished decoding late: never go back in time
         self._seq += 1
-        self._latest = CapturedFrame(frame, captured_at, self._seq)
+        self._latest = CapturedFrame(frame, captured_at, self._seq, sharp)
         self._wake()
 
     def close(self) -> None:

@@ -1,0 +1,130 @@
+"""A sharp picture of a page gone still.
+
+Screencast frames are JPEGs at the session's ``quality`` (70 by default): about 40 dB Y-PSNR
+against the page itself on small text, and the encoder, spending a moving page's bitrate, lands
+near 35. That is the ceiling of anything made from them, however often they are re-encoded.
+So once the page has been still for ``STILL_S``, the relay takes one near-lossless picture of it
+(``Page.captureScreenshot``, JPEG at quality 100: about 70 dB), sized like the screencast's
+frames, and publishes it to the hub marked ``sharp``; the encoder then refines towards it
+over a few frames (``fanout``). One screenshot per still period, and nothing while the page
+moves: a still page stays cheap.
+
+A screenshot makes Chromium send a screencast frame of the unchanged page; ``Screencast`` drops
+frames identical to the last one, so that neither replaces the sharp picture nor starts another
+round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from concurrent.futures import Executor
+
+import av
+
+from relay.browser.cdp import CDPSession
+from relay.errors import CDPClosed, CDPError, DecodeError
+from relay.video.frames import FrameDecoder, FrameHub, to_even_420
+
+log = logging.getLogger(__name__)
+STILL_S = 0.15  # no new frame for this long: the page has stopped moving
+SHOT_QUALITY = 100
+SHOT_TIMEOUT_S = 3.0
+
+
+def _sharp_frame(decoder: FrameDecoder, data_b64: str, width: int, height: int) -> av.VideoFrame:
+    try:
+        raw = base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"screenshot is not base64: {exc}") from exc
+    frame = decoder.decode(raw, "jpeg")
+    if (frame.width, frame.height) != (width, height):
+        # The screenshot has the viewport's device pixels; the screencast may be smaller (its
+        # maxWidth / maxHeight). AREA keeps thin text readable when shrinking.
+        frame = frame.reformat(width=width, height=height, interpolation="AREA")
+        frame = to_even_420(frame)
+    return frame
+
+
+class StillPicture:
+    def __init__(
+        self, session: CDPSession, hub: FrameHub, executor: Executor | None = None
+    ) -> None:
+        self.session, self.hub = session, hub
+        self._executor = executor
+        self._decoder = FrameDecoder()  # its own: the screencast's decodes on another thread
+        self._timer: asyncio.TimerHandle | None = None
+        self._shooting: asyncio.Task[None] | None = None
+        self.running = False
+        self.pictures = 0  # sharp pictures published
+        self.failures = 0
+
+    def start(self) -> None:
+        if not self.running:
+            self.running = True
+            self.hub.listen(self._changed)
+            self._changed()
+
+    def stop(self) -> None:
+        self.running = False
+        self.hub.unlisten(self._changed)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._shooting is not None:
+            self._shooting.cancel()
+
+    async def close(self) -> None:
+        self.stop()
+        if self._shooting is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._shooting
+
+    def _changed(self) -> None:
+        """A new frame in the hub: the page moved (or our own picture arrived)."""
+        latest = self.hub.latest
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if latest is None or latest.sharp or not self.running:
+            return
+        self._timer = asyncio.get_running_loop().call_later(STILL_S, self._still)
+
+    def _still(self) -> None:
+        self._timer = None
+        if self._shooting is None or self._shooting.done():
+            self._shooting = asyncio.create_task(self._shoot(), name="still-picture")
+
+    async def _shoot(self) -> None:
+        latest = self.hub.latest
+        if latest is None or latest.sharp:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            shot = await self.session.send(
+                "Page.captureScreenshot",
+                {"format": "jpeg", "quality": SHOT_QUALITY},
+                timeout_s=SHOT_TIMEOUT_S,
+            )
+            data = shot.get("data")
+            if not isinstance(data, str):
+                raise DecodeError("screenshot without data")
+            frame = await loop.run_in_executor(
+                self._executor, _sharp_frame, self._decoder, data,
+                latest.frame.width, latest.frame.height,
+            )  # fmt: skip
+        except (CDPError, TimeoutError, DecodeError, av.error.FFmpegError) as exc:
+            self.failures += 1
+            if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
+                log.info("still picture not taken: %s (%d so far)", exc, self.failures)
+            return
+        except CDPClosed:
+            return
+        # The page moved while the picture was taken: that picture may show either moment.
+        if self.running and self.hub.latest is latest:
+            self.pictures += 1
+            self.hub.publish(frame, time.monotonic(), sharp=True)
