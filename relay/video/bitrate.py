@@ -3,13 +3,16 @@
 Chrome's REMB is a delay-based estimate that never goes far above what it receives (about
 1.5 times the incoming rate). A screen is quiet most of the time, so following REMB as it is
 would starve the first seconds of every burst of motion. The estimate is therefore read as a
-congestion signal only when it is below what the encoder actually sent; otherwise it may only
-raise the rate back towards the cap. With several viewers the lowest estimate counts: they all
-share one encoding. A stream starts at half the cap, so its first seconds do not flood a slow
-link before any estimate has come back (measured behind 1 Mbit/s with the 2.5 Mbit/s cap: the
-encoder started at the cap lost enough of its first second that Chrome NACKed hundreds of
-packets; started at half, none). Chrome's estimate then climbs about 8% a second on a fast
-link.
+congestion signal only when it is below what the encoder actually sent *and* has just fallen:
+Chrome cuts its estimate (to about 0.85 times what arrives) when it sees queues grow, while
+after a quiet spell it only climbs. (Measured before this rule: a still page's estimate of about
+100 kbit/s, met by the burst of the page's next change, dropped the target to the floor, and
+every later change waited on it.) Otherwise an estimate may only raise the rate towards the
+cap. With several viewers the lowest estimate counts: they all share one encoding. A stream
+starts at half the cap, so its first seconds do not flood a slow link before any estimate has
+come back (measured behind 1 Mbit/s with the 2.5 Mbit/s cap: the encoder started at the cap
+lost enough of its first second that Chrome NACKed hundreds of packets; started at half, none).
+Chrome's estimate then climbs about 8% a second on a fast link.
 
 What was sent also makes a debt that drains at the target rate: new frames wait while it is
 more than a tenth of a second's worth (the frame dropper in ``fanout``), so a slow link gets
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 from collections import deque
 
-CONGESTED_RATIO = 0.95  # an estimate this far below the sent rate means the path is full
+CONGESTED_RATIO = 0.95  # an estimate this far below the sent rate...
+FALLEN_RATIO = 0.95  # ...and this far below the viewer's previous one means the path is full
 WINDOW_S = 1.0
 
 
@@ -56,9 +60,11 @@ class BitrateController:
 
     def estimate(self, viewer: object, bps: int, now: float) -> int:
         """A viewer's receiver estimate arrived; returns the new target."""
+        previous = self._estimates.get(viewer)
         self._estimates[viewer] = bps
         lowest = min(self._estimates.values())
-        if lowest < CONGESTED_RATIO * self.sent_bps(now):
+        fallen = previous is not None and bps < FALLEN_RATIO * previous
+        if fallen and lowest < CONGESTED_RATIO * self.sent_bps(now):
             self.target_bps = max(self.floor_bps, min(self.cap_bps, lowest))
         elif lowest > self.target_bps:
             self.target_bps = min(self.cap_bps, lowest)

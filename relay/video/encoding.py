@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 CodecName = Literal["H264", "VP8"]
 H264_PRESET = "ultrafast"  # ~2.5 ms for a 720p frame here, against ~17 ms for "medium"
 MIN_BITRATE_BPS = 150_000
+QP_MIN = 18  # libx264's lowest quantizer here: its best quality for a frame
+ENCODER_FPS = 60  # the frame rate rate control budgets for
+FF_QP2LAMBDA = 118  # FFmpeg's scale of the quality it reports
 REBUILD_INTERVAL_S = 2.0
 REBUILD_RATIO = 1.4
 VBV_S = 0.3
@@ -63,6 +66,18 @@ def ladder(quality: int) -> Rung:
     if quality >= 50:
         return Rung(quality, 1280, 2_500_000)
     return Rung(quality, 960, 1_200_000)
+
+
+def packet_qp(packet: av.Packet[Any]) -> float | None:
+    """The quantizer a frame was encoded with (FFmpeg's quality stats; libx264 reports it),
+    or None when the encoder said nothing."""
+    try:
+        data = bytes(packet.get_sidedata("quality_stats"))
+    except (ValueError, KeyError, av.error.FFmpegError):
+        return None
+    if len(data) < 4:
+        return None
+    return int.from_bytes(data[:4], "little") / FF_QP2LAMBDA
 
 
 class VideoEncoder:
@@ -123,7 +138,7 @@ class VideoEncoder:
                 "profile": "baseline",  # what every WebRTC H.264 decoder takes
                 "level": "31",
                 # Keyframes on request only; x264 repeats SPS/PPS before each one.
-                "x264-params": "keyint=infinite:scenecut=0:qpmin=18:qpmax=51",
+                "x264-params": f"keyint=infinite:scenecut=0:qpmin={QP_MIN}:qpmax=51",
                 "maxrate": str(self.bitrate_bps),
                 "bufsize": str(int(self.bitrate_bps * VBV_S)),
             }
@@ -147,7 +162,7 @@ class VideoEncoder:
         # Rate control budgets bitrate/framerate per frame. Chromium sends at most 60 frames a
         # second, so a busy page gets the whole rate and a quiet one spends less. (x264's
         # timestamp-based rate control, force-cfr=0, holds every frame back by one.)
-        ctx.framerate = fractions.Fraction(60, 1)
+        ctx.framerate = fractions.Fraction(ENCODER_FPS, 1)
         ctx.open()
         self._ctx, self._shape, self._built_at = ctx, shape, time.monotonic()
         self._built_bps = self.bitrate_bps

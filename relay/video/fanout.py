@@ -28,7 +28,14 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from relay.video.bitrate import BitrateController, ResendGate
-from relay.video.encoding import MIN_BITRATE_BPS, CodecName, Rung, VideoEncoder
+from relay.video.encoding import (
+    MIN_BITRATE_BPS,
+    QP_MIN,
+    CodecName,
+    Rung,
+    VideoEncoder,
+    packet_qp,
+)
 from relay.video.frames import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
 from relay.video.scaling import PictureScaler
 
@@ -47,6 +54,12 @@ MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then 
 # quality 70; in 8 at 2.5 Mbit/s; 50 and more after 30). At 60 a second, within the bitrate.
 REFINE_FRAMES = 30
 REFINE_INTERVAL_S = 1 / 60
+# REFINED_RUN refinement frames in a row under REFINED_BYTES, at libx264's lowest quantizer,
+# change nothing: the picture is there, and refining stops (no more encoding, or decoding, for
+# it). Frames the rate control skips while it refills its buffer are tiny too, but at a high
+# quantizer (measured: 11 bytes at QP 36-42 while refining noise; at QP 18 once converged).
+REFINED_BYTES = 200
+REFINED_RUN = 2
 REPORT_S = 10.0  # how often a stream's figures go to the debug log
 RESEND_BYTES = 1300  # what a resent packet is counted as: aiortc's largest RTP payload
 
@@ -102,6 +115,8 @@ class EncodedStream:
         self._last_out = 0.0
         self._repeats = 0
         self._refine_left = 0
+        self._refined = False  # refinement frames went out since the last new frame
+        self._tiny_run = 0  # refinement frames in a row that changed nothing
         self._key_in_flight = False
         self._last_key_bits = 0
         self._seen_seq = 0
@@ -182,7 +197,8 @@ class EncodedStream:
             # wait, and whichever is newest when the stream is back in budget goes; a slow
             # link then gets fewer frames, never a growing queue.
             over_s = self.rate.debt_bits(now) / self.rate.target_bps - MAX_DEBT_S
-            if over_s <= 0 or self._want_key:
+            # Refinement only spends what is spare: the page's next change never waits on it.
+            if over_s <= 0 or self._want_key or self._refined:
                 return latest, 0.0
             self.scaler.held(now)
             return None, over_s
@@ -236,6 +252,7 @@ class EncodedStream:
                     self._refine_left -= 1
                 else:
                     self._refine_left = 0
+                self._refined = repeat and captured.sharp
                 at = now if repeat else captured.captured_at
                 last = captured
                 if not repeat:
@@ -271,6 +288,7 @@ class EncodedStream:
                     self._want_key = True
                     continue
                 self._last_out = time.monotonic()
+                self._converged(packets)
                 self.stats.repeats += repeat
                 self._key_in_flight = False
                 self._publish(packets)
@@ -279,6 +297,16 @@ class EncodedStream:
         finally:
             self.closed = True
             self._wake_tracks()
+
+    def _converged(self, packets: list[av.Packet[Any]]) -> None:
+        """Stop refining once it changes nothing. Only libx264 reports its quantizer (libvpx
+        reports 0): VP8 refines for all REFINE_FRAMES."""
+        qp = packet_qp(packets[0]) if packets and self.codec == "H264" else None
+        tiny = sum(p.size for p in packets) < REFINED_BYTES
+        done = self._refined and tiny and qp is not None and qp <= QP_MIN + 1
+        self._tiny_run = self._tiny_run + 1 if done else 0
+        if self._tiny_run >= REFINED_RUN:
+            self._refine_left = self._tiny_run = 0
 
     def _report(self, now: float, frame: av.VideoFrame) -> None:
         if log.isEnabledFor(logging.DEBUG):
