@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from playwright.async_api import Page
 
+from relay.control import protocol
 from relay.http.app import MANAGER, RunningServer
 from relay.testing.pages import SourcePage, create_live
 from relay.testing.viewer import ViewerBrowser, png_luma, video_psnr, wait_playing
@@ -100,3 +101,27 @@ async def test_a_new_page_leaves_nothing_of_the_old_one(
     await asyncio.sleep(1.0)  # the figure the issue asks for: one second after the change
     db = await video_psnr(desktop, reference)
     assert db >= 38, f"{db:.1f} dB one second after the navigation"
+
+
+async def test_no_still_picture_undoes_a_change_of_the_pages_metrics(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """Chromium puts back the emulation it saw when a screenshot began: metrics given back
+    while one was in flight came back as the viewer's. They no longer do, however often."""
+    live = await create_live(relay, source, resizable=False)  # only this test lays it out
+    page = await viewer.open_sized(1280, 800)
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    shown = relay.app[MANAGER].sessions[live["id"]].page
+    still = shown.screencast.still
+    assert still is not None
+    size = "[innerWidth, innerHeight]"
+    natural = await source.evaluate(size)
+    for _ in range(5):
+        await shown.set_size(protocol.Size(width=390, height=800, dpr=3, touch=True))
+        assert await source.evaluate(size) != natural
+        still.take()
+        await asyncio.sleep(0.01)  # a screenshot in flight (it takes some 40 ms)...
+        await shown.restore_metrics()  # ...while the page gets its own metrics back
+        await asyncio.sleep(0.3)  # the screenshot, and one more once the page is still
+        assert await source.evaluate(size) == natural

@@ -115,6 +115,10 @@ class ShownPage:
 
     async def set_size(self, size: protocol.Size) -> None:
         """Lay the page out for the viewer's screen."""
+        async with self.screencast.metrics_change():
+            await self._set_size(size)
+
+    async def _set_size(self, size: protocol.Size) -> None:
         side = self.max_side_px
         scale = max(1.0, min(size.dpr, side / max(size.width, size.height)))
         try:
@@ -145,11 +149,12 @@ class ShownPage:
         if not self._metrics_applied:
             return
         self._metrics_applied = False
-        with contextlib.suppress(CDPClosed, CDPError, TimeoutError):
-            await self.target.send("Emulation.clearDeviceMetricsOverride", timeout_s=3)
-            await self.target.send(
-                "Emulation.setTouchEmulationEnabled", {"enabled": False}, timeout_s=3
-            )
+        async with self.screencast.metrics_change():
+            with contextlib.suppress(CDPClosed, CDPError, TimeoutError):
+                await self.target.send("Emulation.clearDeviceMetricsOverride", timeout_s=3)
+                await self.target.send(
+                    "Emulation.setTouchEmulationEnabled", {"enabled": False}, timeout_s=3
+                )
 
     # -- tabs --------------------------------------------------------------------------------
 

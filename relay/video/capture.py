@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -90,6 +91,11 @@ class Screencast:
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
         self.view: tuple[int, int] | None = None
         self.on_view: Callable[[tuple[int, int]], None] | None = None
+
+    def metrics_change(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around any change of the page's metrics: no still picture overlaps it (it would
+        undo the change, ``still``)."""
+        return self.still.paused() if self.still is not None else contextlib.nullcontext()
 
     @property
     def users(self) -> int:

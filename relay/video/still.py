@@ -12,6 +12,11 @@ moves: a still page stays cheap.
 A screenshot makes Chromium send a screencast frame of the unchanged page; ``Screencast`` drops
 frames identical to the last one, so that neither replaces the sharp picture nor starts another
 round.
+
+Chromium saves the page's device emulation when a screenshot starts and puts it back when the
+screenshot is done, undoing any change made meanwhile (found by trying: a metrics override
+cleared during a screenshot came back with it). So whoever changes the page's metrics does it
+inside ``paused()``, which waits for a screenshot in flight and takes none until it is over.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import binascii
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 
 import av
@@ -60,6 +66,7 @@ class StillPicture:
         self._timer: asyncio.TimerHandle | None = None
         self._shooting: asyncio.Task[None] | None = None
         self.running = False
+        self._pauses = 0
         self.pictures = 0  # sharp pictures published
         self.failures = 0
 
@@ -84,18 +91,37 @@ class StillPicture:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._shooting
 
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No screenshot in flight, and none taken, while the page's metrics change."""
+        self._pauses += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            if self._shooting is not None and not self._shooting.done():
+                await asyncio.wait([self._shooting])
+            yield
+        finally:
+            self._pauses -= 1
+            if not self._pauses:
+                self._changed()  # still afterwards? Then a picture of the new layout
+
     def _changed(self) -> None:
         """A new frame in the hub: the page moved (or our own picture arrived)."""
         latest = self.hub.latest
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if latest is None or latest.sharp or not self.running:
+        if latest is None or latest.sharp or not self.running or self._pauses:
             return
-        self._timer = asyncio.get_running_loop().call_later(STILL_S, self._still)
+        self._timer = asyncio.get_running_loop().call_later(STILL_S, self.take)
 
-    def _still(self) -> None:
+    def take(self) -> None:
+        """Take a sharp picture now (what happens once the page has been still STILL_S)."""
         self._timer = None
+        if self._pauses:
+            return
         if self._shooting is None or self._shooting.done():
             self._shooting = asyncio.create_task(self._shoot(), name="still-picture")
 
