@@ -23,7 +23,7 @@ from typing import Any
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video.frames import FrameDecoder, FrameHub, ImageFormat
-from relay.video.still import StillPicture
+from relay.video.still import StillPicture, patch
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0
@@ -86,6 +86,8 @@ class Screencast:
         self._first_frame: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
         self._last_data = ""
+        self._previous: Any = None  # the last screencast frame decoded (an av.VideoFrame)
+        self._patched_seq = -1  # the hub's frame that is a still picture with a change patched in
         # JPEG frames carry the quality's losses: a still page gets a sharp picture too.
         self.still = StillPicture(session, self.hub, executor) if options.format == "jpeg" else None
         # The page's viewport in CSS pixels, from the frames' metadata: input is mapped to it.
@@ -243,4 +245,21 @@ class Screencast:
                     log.warning("screencast: %s (%d so far)", exc, self.stats.errors)
                 continue
             self.stats.decoded += 1
+            previous, self._previous = self._previous, frame
+            base = self.hub.latest
+            if (
+                self.still is not None
+                and previous is not None
+                and base is not None
+                and (base.sharp or base.seq == self._patched_seq)
+            ):
+                # A small change on a sharp picture: the rest of it stays sharp (still.patch).
+                patched = await loop.run_in_executor(
+                    self._executor, patch, base.frame, previous, frame
+                )
+                if patched is not None:
+                    self.hub.publish(patched, captured_at)
+                    latest = self.hub.latest
+                    self._patched_seq = latest.seq if latest is not None else -1
+                    continue
             self.hub.publish(frame, captured_at)

@@ -29,8 +29,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
+from typing import Any
 
 import av
+import numpy as np
 
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
@@ -38,6 +40,9 @@ from relay.video.frames import FrameDecoder, FrameHub, to_even_420
 
 log = logging.getLogger(__name__)
 STILL_S = 0.15  # no new frame for this long: the page has stopped moving
+MIN_INTERVAL_S = 1.0  # at most one picture a second (a blinking caret changes the page twice)
+BLOCK = 16  # the unit of change when a small change is patched into a sharp picture
+MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patched
 SHOT_QUALITY = 100
 SHOT_TIMEOUT_S = 3.0
 
@@ -56,6 +61,58 @@ def _sharp_frame(decoder: FrameDecoder, data_b64: str, width: int, height: int) 
     return frame
 
 
+def patch(
+    sharp: av.VideoFrame, before: av.VideoFrame, after: av.VideoFrame
+) -> av.VideoFrame | None:
+    """``after`` where it differs from ``before``, ``sharp`` everywhere else; None when the
+    frames do not fit together or most of the picture changed.
+
+    Screencast frames are JPEGs of one quality: where the page did not change, two of them
+    decode to the same pixels, and ``sharp`` (a picture of ``before``'s page) is better there.
+    So a caret's blink or a typed letter does not bring the whole page back to the JPEG's
+    quality until the next still picture. Changed blocks are widened by one block, since
+    JPEG's chroma upsampling reaches across block edges.
+    """
+    frames = (sharp, before, after)
+    if len({(f.width, f.height, f.format.name) for f in frames}) != 1:
+        return None
+    if after.format.name not in ("yuvj420p", "yuv420p"):
+        return None
+    width, height = after.width, after.height
+    rows, cols = -(-height // BLOCK), -(-width // BLOCK)
+    changed = np.zeros((rows, cols), bool)
+    planes = [[_plane(f, i) for f in frames] for i in range(3)]
+    for i, (_s, old, new) in enumerate(planes):
+        step = BLOCK if i == 0 else BLOCK // 2
+        diff = old != new
+        padded = np.zeros((rows * step, cols * step), bool)
+        padded[: diff.shape[0], : diff.shape[1]] = diff
+        changed |= padded.reshape(rows, step, cols, step).any(axis=(1, 3))
+    if changed.mean() > MAX_PATCHED:
+        return None
+    grown = changed.copy()
+    grown[1:] |= changed[:-1]
+    grown[:-1] |= changed[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    out = av.VideoFrame(width, height, after.format.name)
+    for i, (base, _old, new) in enumerate(planes):
+        step = BLOCK if i == 0 else BLOCK // 2
+        mask = np.repeat(np.repeat(grown, step, axis=0), step, axis=1)
+        mask = mask[: new.shape[0], : new.shape[1]]
+        target = _plane(out, i)
+        target[:] = np.where(mask, new, base)
+    return out
+
+
+def _plane(frame: av.VideoFrame, index: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    plane = frame.planes[index]
+    rows = frame.height if index == 0 else frame.height // 2
+    cols = frame.width if index == 0 else frame.width // 2
+    buf = np.frombuffer(memoryview(plane), np.uint8)
+    return buf.reshape(-1, plane.line_size)[:rows, :cols]
+
+
 class StillPicture:
     def __init__(
         self, session: CDPSession, hub: FrameHub, executor: Executor | None = None
@@ -67,6 +124,7 @@ class StillPicture:
         self._shooting: asyncio.Task[None] | None = None
         self.running = False
         self._pauses = 0
+        self._last_taken = -MIN_INTERVAL_S
         self.pictures = 0  # sharp pictures published
         self.failures = 0
 
@@ -115,7 +173,8 @@ class StillPicture:
             self._timer = None
         if latest is None or latest.sharp or not self.running or self._pauses:
             return
-        self._timer = asyncio.get_running_loop().call_later(STILL_S, self.take)
+        wait = max(STILL_S, self._last_taken + MIN_INTERVAL_S - time.monotonic())
+        self._timer = asyncio.get_running_loop().call_later(wait, self.take)
 
     def take(self) -> None:
         """Take a sharp picture now (what happens once the page has been still STILL_S)."""
@@ -129,6 +188,7 @@ class StillPicture:
         latest = self.hub.latest
         if latest is None or latest.sharp:
             return
+        self._last_taken = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
             shot = await self.session.send(
