@@ -20,6 +20,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any
 
+import av
+
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video.frames import FrameDecoder, FrameHub, ImageFormat
@@ -86,7 +88,7 @@ class Screencast:
         self._first_frame: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
         self._last_data = ""
-        self._previous: Any = None  # the last screencast frame decoded (an av.VideoFrame)
+        self._previous: av.VideoFrame | None = None  # the last screencast frame decoded
         self._patched_seq = -1  # the hub's frame that is a still picture with a change patched in
         # JPEG frames carry the quality's losses: a still page gets a sharp picture too.
         self.still = StillPicture(session, self.hub, executor) if options.format == "jpeg" else None
