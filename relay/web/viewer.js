@@ -613,6 +613,7 @@ if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
   credential = saved.credential;
   start();
 } else {
-  if (window.liveRelayOffer.first) window.liveRelayOffer.first.pc.close(); // nothing to connect to
+  const early = window.liveRelayOffer;
+  if (early && early.first) early.first.pc.close(); // nothing to connect to
   setState("invalid", t("invalid"));
 }
