@@ -108,12 +108,6 @@ def latencies(seen: dict[str, float], changes: list[float | None], since: float)
     return out
 
 
-def luma_of_png(png: bytes) -> np.ndarray:
-    (frame,) = av.CodecContext.create("png", "r").decode(av.Packet(png))
-    rgb = frame.to_ndarray(format="rgb24").astype(np.float32)
-    return np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114)
-
-
 def psnr(sample: dict[str, Any], reference: np.ndarray) -> float:
     w, h = sample["w"], sample["h"]
     seen = np.frombuffer(base64.b64decode(sample["y"]), np.uint8).reshape(h, w).astype(np.float32)

@@ -30,7 +30,6 @@ from harness import (  # type: ignore[import-not-found]
     CpuMeter,
     Figures,
     latencies,
-    luma_of_png,
     percentile,
     process,
     psnr,
@@ -40,6 +39,7 @@ from harness import (  # type: ignore[import-not-found]
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from relay.browser.chromium import launch_chromium
+from relay.testing.viewer import png_luma
 from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
@@ -163,7 +163,7 @@ class Bench:
                     "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
                 )
                 shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
-                out.append(psnr(sample, luma_of_png(base64.b64decode(shot["data"]))))
+                out.append(psnr(sample, png_luma(base64.b64decode(shot["data"]))))
         finally:
             await cdp.detach()
         return out

@@ -21,7 +21,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -153,9 +153,7 @@ class FileChoosers:
             log.info("live %s: the page opened a file picker without an input", self.tag)
             return
         self._ids += 1
-        task = asyncio.create_task(self._describe(self._ids, node, frame, params.get("mode")))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._describe(self._ids, node, frame, params.get("mode")))
 
     async def _describe(self, chooser_id: int, node: int, frame: str, mode: Any) -> None:
         multiple, accept, capture = mode == "selectMultiple", "", ""
@@ -192,7 +190,7 @@ class FileChoosers:
         files), and ``deliver`` is due."""
         if offer.cancel:
             if self.pending is not None and self.pending.id == offer.chooser_id:
-                self._spawn_cancel(self.pending)
+                self._spawn(self._cancel(self.pending))
                 self.pending, self.upload = None, None
             return False
         why = refusal(offer, self.pending, self.max_bytes)
@@ -246,15 +244,16 @@ class FileChoosers:
         self._done(chooser.id, files=count)
         return True
 
-    def _spawn_cancel(self, chooser: Chooser) -> None:
-        async def cancel() -> None:
-            with contextlib.suppress(CDPError, TimeoutError, CDPClosed, KeyError):
-                async with self._input(chooser.backend_node_id, chooser.frame_id) as call:
-                    await call(_CANCEL)
-
-        task = asyncio.create_task(cancel())
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _cancel(self, chooser: Chooser) -> None:
+        """The person chose no file: the page hears ``cancel``, as after its own picker."""
+        with contextlib.suppress(CDPError, TimeoutError, CDPClosed, KeyError):
+            async with self._input(chooser.backend_node_id, chooser.frame_id) as call:
+                await call(_CANCEL)
 
     @contextlib.asynccontextmanager
     async def _input(self, node: int, frame: str) -> AsyncIterator[Call]:

@@ -35,9 +35,10 @@ _FULL_RANGE_420 = ("yuvj420p",)
 _LIMITED_420 = ("yuv420p",)
 
 
-def _plane_view(
+def plane_view(
     plane: av.video.plane.VideoPlane, rows: int, cols: int
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A plane's pixels as a writable array (no copy), without the row padding."""
     buf = np.frombuffer(memoryview(plane), np.uint8)
     return buf.reshape(-1, plane.line_size)[:rows, :cols]
 
@@ -103,8 +104,8 @@ def _copy_planes(
     out = av.VideoFrame(width, height, "yuv420p" if lut else name)
     sizes = ((height, width), (height // 2, width // 2), (height // 2, width // 2))
     for i, (rows, cols) in enumerate(sizes):
-        src = _plane_view(frame.planes[i], rows, cols)
-        dst = _plane_view(out.planes[i], rows, cols)
+        src = plane_view(frame.planes[i], rows, cols)
+        dst = plane_view(out.planes[i], rows, cols)
         if lut:
             np.take(_LUMA_LUT if i == 0 else _CHROMA_LUT, src, out=dst)
         else:

@@ -36,7 +36,7 @@ import numpy as np
 
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
-from relay.video.frames import FrameDecoder, FrameHub, to_even_420
+from relay.video.frames import FrameDecoder, FrameHub, plane_view, to_even_420
 
 log = logging.getLogger(__name__)
 STILL_S = 0.15  # no new frame for this long: the page has stopped moving
@@ -106,11 +106,9 @@ def patch(
 
 
 def _plane(frame: av.VideoFrame, index: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    plane = frame.planes[index]
     rows = frame.height if index == 0 else frame.height // 2
     cols = frame.width if index == 0 else frame.width // 2
-    buf = np.frombuffer(memoryview(plane), np.uint8)
-    return buf.reshape(-1, plane.line_size)[:rows, :cols]
+    return plane_view(frame.planes[index], rows, cols)
 
 
 class StillPicture:
