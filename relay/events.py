@@ -15,7 +15,6 @@ EventType = Literal[
 Reason = Literal[
     "done", "failed", "closed", "timeout", "expired", "targetClosed", "cancelled", "conditionMet"
 ]
-# Every end reason, with what the viewer tells the person when the session ends for it.
 # Every reason a session can end for. What the person reads for each is in the viewer's
 # message table (relay/web/messages.json, ``reason.<name>``), in each of its languages.
 END_REASONS: tuple[Reason, ...] = get_args(Reason)

@@ -66,6 +66,3 @@ class EmulationMemory:
     @property
     def waiting(self) -> bool:
         return bool(self._ours)
-
-    def forget(self, target_id: str) -> None:
-        self._last.pop(target_id, None)

@@ -31,8 +31,6 @@ def test_the_last_command_of_each_kind_is_given_back_on_the_scripts_session() ->
     assert [m["method"] for m in memory.give_back({"T2", "T9"})] == [
         "Emulation.clearDeviceMetricsOverride"
     ]
-    memory.forget("T1")
-    assert memory.give_back({"T1"}) == []
 
 
 def test_bad_params_are_not_kept_and_the_memory_is_bounded() -> None:
