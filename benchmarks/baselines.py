@@ -7,8 +7,8 @@
   DevTools-style live viewers do (the newest frame waits if a viewer is still busy).
 
 Both take input as live-relay protocol messages and use the same CDP client, screencast
-settings (JPEG quality 70, at most 1280 px) and input dispatch as the relay, so only the video
-path differs.
+settings (JPEG quality 70 unless a session asks for another ``quality``, at most 1280 px) and
+input dispatch as the relay, so only the video path differs.
 
     python benchmarks/baselines.py --port 8893
 """
@@ -21,6 +21,7 @@ import base64
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,8 @@ async def create(request: web.Request) -> web.Response:
     target = await conn.attach(target_id)
     await target.send("Page.enable")
     mode = body["mode"]
-    cast: Screencast = (ForwardingScreencast if mode == "jpeg" else Screencast)(target, OPTIONS)
+    options = replace(OPTIONS, quality=int(body.get("quality", OPTIONS.quality)))
+    cast: Screencast = (ForwardingScreencast if mode == "jpeg" else Screencast)(target, options)
     await cast.acquire()
     sid = f"s{len(SESSIONS) + 1}"
     SESSIONS[sid] = Session(mode, conn, cast, target)

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import aiohttp
+import sharpness  # type: ignore[import-not-found]
 import slowlink  # type: ignore[import-not-found]
 from harness import (  # type: ignore[import-not-found]
     HERE,
@@ -43,7 +44,7 @@ from relay.testing.viewer import png_luma
 from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
-PARTS = ("scenarios", "clicks", "viewers", "sessions", "slow")
+PARTS = ("scenarios", "sharpness", "clicks", "viewers", "sessions", "slow")
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 3,
@@ -91,6 +92,8 @@ class Bench:
                 return (await resp.json())["liveURL"]
         mode = "naive" if pipeline == "naive" else "jpeg"
         body = {"browserWSEndpoint": self.source_ws, "targetId": target, "mode": mode}
+        if pipeline.endswith(" q90"):  # JPEG forwarding at the quality sharp viewers pick
+            body["quality"] = 90
         async with http.post(f"{self.baselines}/sessions", json=body) as resp:
             resp.raise_for_status()
             return self.baselines + (await resp.json())["url"]
@@ -100,8 +103,13 @@ class Bench:
 
     # -- one pipeline, one scenario ----------------------------------------------------------
 
-    async def open_viewer(self, pipeline: str, target: str, context: BrowserContext) -> Page:
-        """A session on the source tab, opened in a viewer page; returns at its first frame."""
+    async def open_viewer(
+        self, pipeline: str, target: str, context: BrowserContext, sharp: bool = False
+    ) -> Page:
+        """A session on the source tab, opened in a viewer page; returns at its first frame.
+        ``sharp``: the page keeps the luma of the frames it shows (measure.js)."""
+        if sharp:
+            await context.add_init_script("window.__sharpKeep = true")
         await context.add_init_script(MEASURE_JS)
         async with aiohttp.ClientSession() as http:
             url = await self.create(pipeline, target, http)
@@ -410,6 +418,7 @@ async def run(args: argparse.Namespace) -> str:
                         results[name][pipeline] = await guarded(
                             bench.scenario(pipeline, page, device), f"{name}, {pipeline}", Figures()
                         )
+                sharp = await sharpness.run(bench, guarded) if "sharpness" in args.only else {}
                 clicks = {
                     p: await guarded(bench.clicks(p), f"clicks, {p}", [])
                     for p in PIPELINES
@@ -461,6 +470,8 @@ async def run(args: argparse.Namespace) -> str:
             "page starting to connect (`relay-connect` mark): "
             f"{', '.join(f'{v:.0f}' for v in live_ff)} ms."
         )
+    if sharp:
+        out.append("\n" + sharpness.report(sharp))
     if clicks:
         out.append(
             "\n"

@@ -102,15 +102,19 @@ class ShownPage:
     # -- the viewer's screen -----------------------------------------------------------------
 
     def ask_size(self, size: protocol.Size) -> None:
-        """The viewer's screen changed: lay the page out for it, once the burst is over."""
+        """The viewer's screen changed: lay the page out for it, once the burst is over. The
+        first size of a session comes when the viewer connects, not in a burst: at once (the
+        debounce put the page's layout jump ~0.35 s after the first frame)."""
+        first = self.last_size is None
         self.last_size = size
         if self.resizable:
             if self._resize is not None:
                 self._resize.cancel()
-            self._resize = self._spawn(self._apply_size(size), "viewer-resize")
+            self._resize = self._spawn(self._apply_size(size, first), "viewer-resize")
 
-    async def _apply_size(self, size: protocol.Size) -> None:
-        await asyncio.sleep(RESIZE_DEBOUNCE_S)
+    async def _apply_size(self, size: protocol.Size, now: bool) -> None:
+        if not now:
+            await asyncio.sleep(RESIZE_DEBOUNCE_S)
         await self.set_size(size)
 
     async def set_size(self, size: protocol.Size) -> None:

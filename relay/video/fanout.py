@@ -47,7 +47,12 @@ KEYFRAME_GAP_S = 0.2  # at most five keyframes a second, however many PLIs arriv
 MAX_KEYFRAME_GAP_S = 3.0
 MAX_DEBT_S = 0.1  # frames are skipped while the stream is this far ahead of its bitrate
 REPEAT_INTERVAL_S = 1.0  # a page gone still re-sends its last frame a few times...
-MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then nothing at all
+MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then only...
+# ...one repeat this often: a frame of a few dozen bytes. Chrome asks for a keyframe when no
+# frame has come for 3 s while packets still arrive (VideoReceiveStream2's decodable-frame
+# timeout); measured on a still page: a PLI 3 s after its last frame, then a keyframe and a
+# refinement round, 45 kB for nothing. A frame every 2.5 s keeps it from asking.
+IDLE_REPEAT_S = 2.5
 # A sharp picture of a still page (still.StillPicture) is encoded this many times more, each
 # time closer to it within a frame's share of the bitrate (libx264 and libvpx both converge:
 # small text from 29 dB to 45 in about 22 frames at 1.25 Mbit/s, a stream's starting rate at
@@ -214,10 +219,9 @@ class EncodedStream:
             if now >= refine_at:
                 return last, 0.0
             return None, refine_at - now
-        repeat_at = self._last_out + self._repeat_s
-        if self._repeats >= MAX_REPEATS:
-            repeat_at = now + 3600.0  # still page: send nothing until it changes or is asked
-        elif now >= repeat_at:
+        idle = self._repeats >= MAX_REPEATS
+        repeat_at = self._last_out + (IDLE_REPEAT_S if idle else self._repeat_s)
+        if now >= repeat_at:
             return last, 0.0
         wait = repeat_at - now
         if self._want_key:

@@ -39,7 +39,9 @@ from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video.frames import FrameDecoder, FrameHub, plane_view, to_even_420
 
 log = logging.getLogger(__name__)
-STILL_S = 0.15  # no new frame for this long: the page has stopped moving
+# No new frame for this long: the page has stopped moving. (At 0.15 s, the sharp picture after
+# a navigation came ~50 ms later: readable, >= 40 dB, at p95 516 ms against 455 ms now.)
+STILL_S = 0.1
 MIN_INTERVAL_S = 1.0  # at most one picture a second (a blinking caret changes the page twice)
 BLOCK = 16  # the unit of change when a small change is patched into a sharp picture
 MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patched
@@ -161,7 +163,11 @@ class StillPicture:
         finally:
             self._pauses -= 1
             if not self._pauses:
-                self._changed()  # still afterwards? Then a picture of the new layout
+                # Still afterwards? Then a picture of the new layout, without waiting out
+                # MIN_INTERVAL_S after one of the old (a viewer's first size comes just after
+                # the first picture was taken).
+                self._last_taken = -MIN_INTERVAL_S
+                self._changed()
 
     def _changed(self) -> None:
         """A new frame in the hub: the page moved (or our own picture arrived)."""

@@ -118,13 +118,18 @@ function send(message) {
 }
 
 let sizeTimer = null;
-function sendSize() {
+// Resizes come in bursts (a window dragged, a phone turned): the last one of a burst goes. When
+// the channel opens there is no burst, and the page should be laid out for this screen before
+// the person starts reading: at once.
+function sendSize(now = false) {
   clearTimeout(sizeTimer);
-  sizeTimer = setTimeout(() => {
+  const tell = () => {
     const stage = $("stage");
     send({ t: "sz", w: Math.round(stage.clientWidth), h: Math.round(stage.clientHeight),
       d: Math.round(devicePixelRatio * 100) / 100, tc: touch });
-  }, 150);
+  };
+  if (now) tell();
+  else sizeTimer = setTimeout(tell, 150);
 }
 
 // The page follows the person's colour scheme, language and time zone (unless the session was
@@ -399,7 +404,7 @@ async function connect() {
     };
     ping();
     heartbeat = setInterval(ping, HEARTBEAT_MS);
-    sendSize();
+    sendSize(true);
     sendPreferences();
   };
   channel.onclose = () => {
@@ -558,7 +563,7 @@ $("show-instructions").addEventListener("click", () => showInstructions($("instr
 $("copy-again").addEventListener("click", () => { copyAgain(); });
 $("copy-dialog").addEventListener("close", backToPage);
 // The video area changes with the window, a rotation, or the browser bar appearing.
-new ResizeObserver(sendSize).observe($("stage"));
+new ResizeObserver(() => sendSize()).observe($("stage"));
 $("nav-back").addEventListener("click", () => send({ t: "nav", a: "back" }));
 $("nav-forward").addEventListener("click", () => send({ t: "nav", a: "forward" }));
 $("nav-reload").addEventListener("click", () => send({ t: "nav", a: "reload" }));

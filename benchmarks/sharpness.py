@@ -1,0 +1,271 @@
+"""What the person can read, and how soon: Y-PSNR of every frame the viewer showed against a
+lossless screenshot of the source, for a still page of small text, bursts of typing into a
+small-text form, and navigations between two such pages.
+
+The viewer keeps the luma of each frame it shows (measure.js, ``window.__sharpKeep``); once
+the source is still, a lossless screenshot of it is the reference, and each frame shown since
+the change gets its Y-PSNR. *Time to sharp* is from the change (the first frame, for a page
+that was still all along) to the first frame from which everything shown stays at or above
+the threshold, so a sharp frame followed by a blurred one does not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+from harness import RECEIVED_JS, CpuMeter, percentile, table  # type: ignore[import-not-found]
+from playwright.async_api import Page
+
+from relay.testing.viewer import png_luma
+
+PIPELINES = ("live-relay", "naive", "jpeg-ws", "jpeg-ws q90")
+READABLE_DB, SHARP_DB = 40.0, 45.0
+ROUNDS = 6
+SETTLE_S = 2.5  # how long after a change before the source is taken as still
+TYPED = "Ada Lovelace Ltd"
+SCORE_JS = "([refs, fromMs]) => window.__m.sharp.score(refs, fromMs)"
+
+Scores = list[tuple[float, float]]  # (wall-clock ms the frame was shown, dB)
+
+
+@dataclass
+class Sharpness:
+    """One pipeline in one sharpness scenario; lists hold one value per change."""
+
+    db_at_1s: list[float] = field(default_factory=list)
+    final_db: list[float] = field(default_factory=list)
+    to_readable_ms: list[float] = field(default_factory=list)
+    to_sharp_ms: list[float] = field(default_factory=list)
+    kbps: float = math.nan
+    still_kbps: float = math.nan  # once sharp: what a page that stays still costs
+    still_cpu_pct: float = math.nan
+
+    def add(self, scores: Scores, change_ms: float) -> None:
+        self.db_at_1s.append(db_at(scores, change_ms + 1000))
+        self.final_db.append(scores[-1][1] if scores else math.nan)
+        self.to_readable_ms.append(time_to(scores, change_ms, READABLE_DB))
+        self.to_sharp_ms.append(time_to(scores, change_ms, SHARP_DB))
+
+    def row(self) -> list[str]:
+        return [
+            _median(self.db_at_1s),
+            _median(self.final_db),
+            _p50_p95(self.to_readable_ms),
+            _p50_p95(self.to_sharp_ms),
+            f"{self.kbps:.0f}",
+            "-" if math.isnan(self.still_kbps) else f"{self.still_kbps:.1f}",
+            "-" if math.isnan(self.still_cpu_pct) else f"{self.still_cpu_pct:.1f}",
+        ]
+
+
+HEADERS = [
+    "scenario",
+    "pipeline",
+    "Y-PSNR dB 1 s after",
+    "Y-PSNR dB when still",
+    "ms to ≥ 40 dB p50 / p95",
+    "ms to ≥ 45 dB p50 / p95",
+    "kbit/s",
+    "still: kbit/s",
+    "still: relay CPU %",
+]
+
+
+def db_at(scores: Scores, at_ms: float) -> float:
+    """The dB of the frame on screen at ``at_ms`` (the last one shown by then)."""
+    shown = [db for t, db in scores if t <= at_ms]
+    return shown[-1] if shown else math.nan
+
+
+def time_to(scores: Scores, change_ms: float, threshold_db: float) -> float:
+    """Ms from the change until the viewer showed a frame at ``threshold_db`` or more and
+    nothing below it after; infinite when the last frame shown is still below."""
+    since = math.inf
+    for t, db in scores:
+        if db < threshold_db:
+            since = math.inf
+        elif since == math.inf:
+            since = t
+    return max(0.0, since - change_ms)
+
+
+def _median(values: list[float]) -> str:
+    finite = [v for v in values if not math.isnan(v)]
+    return f"{percentile(finite, 50):.1f}" if finite else "-"
+
+
+def _p50_p95(values: list[float]) -> str:
+    if not values:
+        return "-"
+
+    def one(q: float) -> str:
+        v = percentile(values, q)
+        return "never" if math.isinf(v) else f"{v:.0f}"
+
+    return f"{one(50)} / {one(95)}"
+
+
+Region = tuple[float, float, float, float]  # x, y, width, height in the page's CSS pixels
+
+
+async def references(
+    source: Page, viewer: Page, region: Region | None = None
+) -> dict[str, list[Any]]:
+    """The source's lossless screenshot as luma, at every frame size the viewer showed that
+    has the page's shape (a picture the encoder scaled down is compared scaled, as the person
+    sees it stretched back): ``[base64 (one byte a pixel), x, y, w, h]`` of ``region`` (the
+    whole frame without one) for measure.js's ``sharp.score``."""
+    cdp = await source.context.new_cdp_session(source)
+    try:
+        shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
+    finally:
+        await cdp.detach()
+    ref = png_luma(base64.b64decode(shot["data"])).astype(np.uint8)
+    height, width = ref.shape
+    css_width = await source.evaluate("innerWidth")
+    out = {}
+    for size in await viewer.evaluate("window.__m.sharp.sizes()"):
+        w, h = (int(v) for v in size.split("x"))
+        if abs(w / h - width / height) > 0.02:
+            continue  # another layout (the page before a resize): not comparable
+        scaled = ref
+        if (w, h) != (width, height):
+            frame = av.VideoFrame.from_ndarray(ref, format="gray")
+            scaled = frame.reformat(width=w, height=h, interpolation="AREA").to_ndarray()
+        x, y, rw, rh = 0, 0, w, h
+        if region is not None:
+            k = w / css_width
+            x, y = round(region[0] * k), round(region[1] * k)
+            rw, rh = min(w - x, round(region[2] * k)), min(h - y, round(region[3] * k))
+        crop = np.ascontiguousarray(scaled[y : y + rh, x : x + rw])
+        out[size] = [base64.b64encode(crop.tobytes()).decode(), x, y, rw, rh]
+    return out
+
+
+async def score(source: Page, viewer: Page, from_ms: float, region: Region | None = None) -> Scores:
+    refs = await references(source, viewer, region)
+    scores: Scores = [tuple(s) for s in await viewer.evaluate(SCORE_JS, [refs, from_ms])]
+    await viewer.evaluate("window.__m.sharp.frames = []")
+    return scores
+
+
+async def wall_ms(page: Page) -> float:
+    """Now, by the clock the viewer's frame times use (both pages run on this machine)."""
+    value: float = await page.evaluate("performance.timeOrigin + performance.now()")
+    return value
+
+
+class SharpnessRuns:
+    """The three scenarios for one pipeline. ``bench`` is the suite's ``Bench``."""
+
+    def __init__(self, bench: Any, pipeline: str) -> None:
+        self.bench, self.pipeline = bench, pipeline
+
+    async def _open(self, page_name: str) -> tuple[Page, Page, Any]:
+        source, target = await self.bench.source_tab(page_name)
+        context = await self.bench.viewer.new_context(viewport={"width": 1280, "height": 760})
+        viewer = await self.bench.open_viewer(self.pipeline, target, context, sharp=True)
+        return source, viewer, context
+
+    async def still_text(self, rounds: int = 3) -> Sharpness:
+        """A link opened on a page that is still all along, ``rounds`` times."""
+        fig = Sharpness()
+        for _ in range(rounds):
+            source, viewer, context = await self._open("text.html")
+            try:
+                first = await viewer.evaluate("performance.timeOrigin + window.__m.firstMs")
+                await asyncio.sleep(3)
+                bytes0, _ = await viewer.evaluate(RECEIVED_JS)
+                meter = CpuMeter(self.bench.server_pid(self.pipeline))
+                await asyncio.sleep(4)
+                cpu, wall = meter.read()
+                bytes1, _ = await viewer.evaluate(RECEIVED_JS)
+                fig.still_kbps = (bytes1 - bytes0) * 8 / wall / 1000
+                fig.still_cpu_pct = 100 * cpu / wall
+                fig.kbps = bytes1 * 8 / ((await wall_ms(viewer)) - first)
+                fig.add(await score(source, viewer, first), first)
+            finally:
+                await context.close()
+                await source.close()
+        return fig
+
+    async def typing(self, rounds: int = ROUNDS) -> Sharpness:
+        fig = Sharpness()
+        source, viewer, context = await self._open("form.html")
+        try:
+            # The form: whole-frame figures would hide a few letters in a large page.
+            box = await source.locator("form").bounding_box()
+            assert box is not None
+            region = (box["x"], box["y"], box["width"], box["height"])
+            await asyncio.sleep(2)
+            bytes0, _ = await viewer.evaluate(RECEIVED_JS)
+            t0 = time.monotonic()
+            for i in range(rounds):
+                field_id = ("n", "a", "v")[i % 3]
+                await source.evaluate(f"document.getElementById('{field_id}').value = ''")
+                await source.focus(f"#{field_id}")
+                await asyncio.sleep(1)
+                await viewer.evaluate("window.__m.sharp.frames = []")
+                await source.keyboard.type(TYPED, delay=110)  # about 9 keys a second
+                typed = await wall_ms(source)
+                await asyncio.sleep(SETTLE_S)
+                # From a little before: the frame on screen when the last key went in counts.
+                fig.add(await score(source, viewer, typed - 300, region), typed)
+            bytes1, _ = await viewer.evaluate(RECEIVED_JS)
+            fig.kbps = (bytes1 - bytes0) * 8 / (time.monotonic() - t0) / 1000
+        finally:
+            await context.close()
+            await source.close()
+        return fig
+
+    async def navigation(self, rounds: int = ROUNDS) -> Sharpness:
+        fig = Sharpness()
+        source, viewer, context = await self._open("text.html")
+        try:
+            await asyncio.sleep(2)
+            bytes0, _ = await viewer.evaluate(RECEIVED_JS)
+            t0 = time.monotonic()
+            for i in range(rounds):
+                await viewer.evaluate("window.__m.sharp.frames = []")
+                page = "text-b.html" if i % 2 == 0 else "text.html"
+                started = await wall_ms(source)
+                await source.goto(f"{self.bench.pages}/{page}")
+                await asyncio.sleep(SETTLE_S)
+                fig.add(await score(source, viewer, started), started)
+            bytes1, _ = await viewer.evaluate(RECEIVED_JS)
+            fig.kbps = (bytes1 - bytes0) * 8 / (time.monotonic() - t0) / 1000
+        finally:
+            await context.close()
+            await source.close()
+        return fig
+
+
+SCENARIOS = ("still text page", "typing into a small-text form", "page navigation")
+
+
+async def run(bench: Any, guarded: Any) -> dict[str, dict[str, Sharpness]]:
+    out: dict[str, dict[str, Sharpness]] = {name: {} for name in SCENARIOS}
+    for pipeline in PIPELINES:
+        runs = SharpnessRuns(bench, pipeline)
+        for name, coro in zip(
+            SCENARIOS, (runs.still_text, runs.typing, runs.navigation), strict=True
+        ):
+            print(f"{name}: {pipeline}", flush=True)
+            out[name][pipeline] = await guarded(coro(), f"{name}, {pipeline}", Sharpness())
+    return out
+
+
+def report(results: dict[str, dict[str, Sharpness]]) -> str:
+    rows = [
+        [name, pipeline, *fig.row()]
+        for name, by_pipeline in results.items()
+        for pipeline, fig in by_pipeline.items()
+    ]
+    return table(HEADERS, rows)
