@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import sharpness  # type: ignore[import-not-found]
 import slowlink  # type: ignore[import-not-found]
+import watchers  # type: ignore[import-not-found]
 from harness import (  # type: ignore[import-not-found]
     HERE,
     MEASURE_JS,
@@ -44,7 +45,7 @@ from relay.testing.viewer import png_luma
 from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
-PARTS = ("scenarios", "sharpness", "clicks", "viewers", "sessions", "slow")
+PARTS = ("scenarios", "sharpness", "clicks", "viewers", "sessions", "slow", "watcher")
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 3,
@@ -442,6 +443,16 @@ async def run(args: argparse.Namespace) -> str:
                         slow = await slow_link_run(bench, args.seconds + 4)
                 except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
                     slow = f"skipped: {exc}"
+                watcher: dict[str, Figures] | str = {}
+                try:
+                    for rate in ("1mbit", "400kbit") if "watcher" in args.only else ():
+                        print(f"a watcher behind {rate} beside the controller", flush=True)
+                        watcher = {
+                            **watcher,
+                            **await watchers.slow_watcher_run(bench, args.seconds, rate),
+                        }
+                except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                    watcher = f"skipped: {exc}"
         finally:
             await source.close()
             await viewer.close()
@@ -518,6 +529,10 @@ async def run(args: argparse.Namespace) -> str:
                 ],
             )
         )
+    if isinstance(watcher, str):
+        out.append(f"\nA slow watcher: {watcher}")
+    elif watcher:
+        out.append("\n" + watchers.report(watcher))
     if FAILURES:
         out.append("\nFailed in this run: " + "; ".join(FAILURES))
     return "\n".join(out)

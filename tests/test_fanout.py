@@ -13,11 +13,12 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from relay.testing.pages import eventually
-from relay.video import fanout
+from relay.video import bitrate, fanout
 from relay.video.bitrate import BitrateController
 from relay.video.encoding import VideoEncoder, ladder
-from relay.video.fanout import PacketTrack, SessionVideo
+from relay.video.fanout import PacketTrack
 from relay.video.frames import FrameDecoder, FrameHub
+from relay.video.session_video import SessionVideo
 
 from .test_media import jpeg
 
@@ -289,4 +290,45 @@ async def test_a_sharp_picture_is_refined_towards_then_the_stream_goes_quiet() -
     await eventually(lambda: stream.stats.repeats >= before + fanout.REFINED_RUN, 3)
     await asyncio.sleep(0.5)
     assert stream.stats.repeats <= before + fanout.REFINED_RUN + 3
+    await video.close()
+
+
+async def test_a_viewer_congested_alone_gets_its_own_encoding_and_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bitrate, "PROMOTE_AFTER_S", 0.3)
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    fast, slow = video.track("H264"), video.track("H264")
+    shared = video.streams["H264"]
+    seed = itertools.count(10)
+    for track in (fast, slow):
+        hub.publish(noise(next(seed)), time.monotonic())
+        await recv(track)
+    for _ in range(6):  # a moving page: the shared encoding sends at its rate
+        hub.publish(noise(next(seed)), time.monotonic())
+        await recv(fast)
+        last_pts = (await recv(slow)).pts
+    fast.estimate(2_400_000)
+    slow.estimate(2_000_000)
+    target = shared.rate.target_bps
+    slow.estimate(200_000)  # its path filled up; the fast viewer's did not
+    assert slow.stream is video.slow["H264"] and slow.stream is not shared
+    assert shared.rate.target_bps == target  # the fast viewer keeps its picture
+    assert slow.stream.rate.target_bps == 200_000  # the slow one starts at what it carries
+    hub.publish(noise(next(seed)), time.monotonic())
+    key = await recv(slow)
+    assert key.is_keyframe and key.pts > last_pts  # its own encoding, one clock
+    assert not (await recv(fast)).is_keyframe  # the fast viewer paid nothing for the move
+    assert video.moves == 1
+    # Its estimate climbs back near the shared rate and holds: back to the shared encoding.
+    own = slow.stream
+    for _ in range(5):
+        slow.estimate(shared.rate.target_bps)
+        await asyncio.sleep(0.1)
+    assert slow.stream is shared and video.moves == 2
+    assert "H264" not in video.slow
+    await eventually(lambda: own.closed, 2)
+    hub.publish(noise(next(seed)), time.monotonic())
+    assert (await recv(slow)).is_keyframe
     await video.close()

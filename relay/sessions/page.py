@@ -19,7 +19,7 @@ from relay.errors import CDPClosed, CDPError
 from relay.sessions.options import LiveOptions
 from relay.video.capture import CaptureOptions, Screencast
 from relay.video.encoding import ladder
-from relay.video.fanout import SessionVideo
+from relay.video.session_video import SessionVideo
 
 log = logging.getLogger(__name__)
 RESIZE_DEBOUNCE_S = 0.2  # rotations and window drags come in bursts

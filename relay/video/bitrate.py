@@ -8,7 +8,11 @@ Chrome cuts its estimate (to about 0.85 times what arrives) when it sees queues 
 after a quiet spell it only climbs. (Measured before this rule: a still page's estimate of about
 100 kbit/s, met by the burst of the page's next change, dropped the target to the floor, and
 every later change waited on it.) Otherwise an estimate may only raise the rate towards the
-cap. With several viewers the lowest estimate counts: they all share one encoding. A stream
+cap. With several viewers the lowest estimate counts: they all share one encoding, unless one
+viewer is congested alone (its estimate fell to under ``SLOW_RATIO`` of another's): that one
+gets an encoding of its own (``fanout.SessionVideo``), so a watcher on a phone line does not
+blur the controller's picture, and comes back once its estimate has held near the shared
+rate for ``PROMOTE_AFTER_S`` (``Promotion``). A stream
 starts at half the cap, so its first seconds do not flood a slow link before any estimate has
 come back (measured behind 1 Mbit/s with the 2.5 Mbit/s cap: the encoder started at the cap
 lost enough of its first second that Chrome NACKed hundreds of packets; started at half, none).
@@ -26,13 +30,17 @@ from collections import deque
 CONGESTED_RATIO = 0.95  # an estimate this far below the sent rate...
 FALLEN_RATIO = 0.95  # ...and this far below the viewer's previous one means the path is full
 WINDOW_S = 1.0
+SLOW_RATIO = 0.5  # congested, and under half another viewer's estimate: an encoding of its own
+PROMOTE_RATIO = 0.8  # a viewer on its own encoding whose estimate holds at this share of the
+PROMOTE_AFTER_S = 5.0  # shared encoding's rate for this long goes back to it
 
 
 class BitrateController:
-    def __init__(self, cap_bps: int, floor_bps: int) -> None:
+    def __init__(self, cap_bps: int, floor_bps: int, start_bps: int | None = None) -> None:
         self.cap_bps = cap_bps
         self.floor_bps = min(floor_bps, cap_bps)
-        self.target_bps = self.start_bps = max(self.floor_bps, cap_bps // 2)
+        start = cap_bps // 2 if start_bps is None else start_bps
+        self.target_bps = self.start_bps = max(self.floor_bps, min(cap_bps, start))
         self._sent: deque[tuple[float, int]] = deque()
         self._estimates: dict[object, int] = {}
         self._debt, self._debt_at = 0.0, 0.0
@@ -69,6 +77,16 @@ class BitrateController:
         elif lowest > self.target_bps:
             self.target_bps = min(self.cap_bps, lowest)
         return self.target_bps
+
+    def congested_alone(self, viewer: object, bps: int, now: float) -> bool:
+        """Whether this estimate would lower the rate for everyone (the path to this viewer is
+        full) while another viewer's path carries at least twice as much."""
+        previous = self._estimates.get(viewer)
+        fallen = previous is not None and bps < FALLEN_RATIO * previous
+        if not fallen or bps >= CONGESTED_RATIO * self.sent_bps(now):
+            return False
+        others = [v for k, v in self._estimates.items() if k is not viewer]
+        return bool(others) and bps < SLOW_RATIO * max(others)
 
     def forget(self, viewer: object) -> None:
         """A viewer left: its estimate no longer holds the others back."""
@@ -114,3 +132,19 @@ class ResendGate:
         if len(self._order) > RESENT_MEMORY:
             self._resent.discard(self._order.popleft())
         return True
+
+
+class Promotion:
+    """When a viewer on an encoding of its own may go back to the shared one: its estimate has
+    held at ``PROMOTE_RATIO`` of the shared rate or more for ``PROMOTE_AFTER_S``."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+
+    def update(self, bps: int, shared_bps: int, now: float) -> bool:
+        if bps < PROMOTE_RATIO * shared_bps:
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = now
+        return now - self._since >= PROMOTE_AFTER_S

@@ -1,6 +1,7 @@
 """Encode once per session, send the same packets to every viewer of it.
 
-A session has one ``EncodedStream`` per codec its viewers decode (usually just H.264). The
+A session has one ``EncodedStream`` per codec its viewers decode (usually just H.264), and a
+second one for viewers on slow links (``session_video``). The
 stream encodes the capture's newest frame off the event loop and keeps a short history of
 encoded frames; each viewer's ``PacketTrack`` hands those same ``av.Packet`` objects to aiortc,
 which only packetizes them (``RTCRtpSender`` calls ``Encoder.pack`` for anything that is not a
@@ -20,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -77,6 +79,21 @@ class EncodedFrame:
     encoded_at: float  # time.monotonic()
 
 
+class PtsClock:
+    """Presentation times for all of a session's encodings: a viewer moved from one encoding to
+    another (``SessionVideo``) sees its timestamps go on rising."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._last = -1
+
+    def pts(self, at: float) -> int:
+        if self._start is None:
+            self._start = at
+        self._last = max(int((at - self._start) * VIDEO_CLOCK_HZ), self._last + 1)
+        return self._last
+
+
 @dataclass
 class StreamStats:
     frames: int = 0
@@ -100,9 +117,11 @@ class EncodedStream:
         rung: Rung,
         executor: Executor | None = None,
         repeat_interval_s: float = REPEAT_INTERVAL_S,
+        clock: PtsClock | None = None,
+        start_bps: int | None = None,
     ) -> None:
         self.codec = codec
-        self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS)
+        self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS, start_bps)
         self.encoder = VideoEncoder(codec, self.rate.target_bps)
         self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
         self.stats = StreamStats()
@@ -115,8 +134,7 @@ class EncodedStream:
         self._want_key = True
         self._last_key_at = -1e9
         self._seq = 0
-        self._start: float | None = None
-        self._last_pts = -1
+        self._clock = clock or PtsClock()
         self._last_out = 0.0
         self._repeats = 0
         self._refine_left = 0
@@ -124,7 +142,8 @@ class EncodedStream:
         self._tiny_run = 0  # refinement frames in a row that changed nothing
         self._key_in_flight = False
         self._last_key_bits = 0
-        self._seen_seq = 0
+        # A stream started beside another (a slow viewer's) counts frames from now on.
+        self._seen_seq = hub.latest.seq if hub.latest is not None else 0
         self.scaler = PictureScaler()
         self._reported = (time.monotonic(), StreamStats())
         self._task: asyncio.Task[None] | None = None
@@ -330,11 +349,7 @@ class EncodedStream:
         self._reported = (now, replace(self.stats))
 
     def _pts(self, at: float) -> int:
-        if self._start is None:
-            self._start = at
-        pts = max(int((at - self._start) * VIDEO_CLOCK_HZ), self._last_pts + 1)
-        self._last_pts = pts
-        return pts
+        return self._clock.pts(at)
 
     def _publish(self, packets: list[av.Packet[Any]]) -> None:
         now = time.monotonic()
@@ -378,9 +393,12 @@ class PacketTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, stream: EncodedStream) -> None:
+    def __init__(
+        self, stream: EncodedStream, on_estimate: Callable[[PacketTrack, int], None] | None = None
+    ) -> None:
         super().__init__()
         self.stream = stream
+        self._on_estimate = on_estimate
         self.next_seq: int | None = None  # None: waiting for a keyframe to start from
         self.min_key_seq = 0  # joining: any recent keyframe will do
         self.skips = 0
@@ -424,45 +442,23 @@ class PacketTrack(MediaStreamTrack):
         return True
 
     def estimate(self, bps: int) -> None:
-        self.stream.estimate(self, bps)
+        if self._on_estimate is not None:
+            self._on_estimate(self, bps)  # the session decides which encoding it belongs to
+        else:
+            self.stream.estimate(self, bps)
+
+    def move_to(self, stream: EncodedStream) -> None:
+        """Take packets from another encoding of the session from its next keyframe on (one
+        encoded after the move: its timestamp is newer than anything sent, ``PtsClock``)."""
+        self.stream.remove(self)
+        self.stream = stream
+        stream.tracks.add(self)
+        self.next_seq = None
+        self.min_key_seq = stream.last_seq + 1
+        stream.request_keyframe()
+        self.wake()
 
     def stop(self) -> None:
         super().stop()
         self.stream.remove(self)
         self.wake()
-
-
-class SessionVideo:
-    """A session's video: one ``EncodedStream`` per codec in use, one track per viewer."""
-
-    def __init__(self, hub: FrameHub, rung: Rung, executor: Executor | None = None) -> None:
-        self.hub = hub
-        self.rung = rung
-        self.streams: dict[CodecName, EncodedStream] = {}
-        self._executor = executor
-
-    def track(self, codec: CodecName) -> PacketTrack:
-        stream = self.streams.get(codec)
-        if stream is None or stream.closed:
-            stream = EncodedStream(codec, self.hub, self.rung, self._executor)
-            stream.start()
-            self.streams[codec] = stream
-        return PacketTrack(stream)
-
-    async def release(self, track: PacketTrack) -> None:
-        """A viewer left: stop its track, and its codec's encoder once nobody watches."""
-        track.stop()
-        stream = track.stream
-        if not stream.tracks and self.streams.get(stream.codec) is stream:
-            del self.streams[stream.codec]
-            await stream.close()
-
-    def switch(self, hub: FrameHub) -> None:
-        self.hub = hub
-        for stream in self.streams.values():
-            stream.switch(hub)
-
-    async def close(self) -> None:
-        streams, self.streams = list(self.streams.values()), {}
-        for stream in streams:
-            await stream.close()

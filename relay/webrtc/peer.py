@@ -30,7 +30,8 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from relay.errors import OfferError
 from relay.video.encoding import CodecName
-from relay.video.fanout import PacketTrack, SessionVideo
+from relay.video.fanout import PacketTrack
+from relay.video.session_video import SessionVideo
 from relay.webrtc import aiortc_compat, playout
 from relay.webrtc.flood import FloodGate
 from relay.webrtc.ice import IceServer, rtc_configuration

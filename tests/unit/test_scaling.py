@@ -6,11 +6,17 @@ from __future__ import annotations
 import pytest
 
 from relay.video import scaling
-from relay.video.bitrate import RESEND_SHARE, BitrateController, ResendGate
+from relay.video.bitrate import (
+    PROMOTE_AFTER_S,
+    RESEND_SHARE,
+    BitrateController,
+    Promotion,
+    ResendGate,
+)
 from relay.video.encoding import ladder
-from relay.video.fanout import SessionVideo
 from relay.video.frames import FrameHub
 from relay.video.scaling import PictureScaler, scaled_size
+from relay.video.session_video import SessionVideo
 
 
 def drive(
@@ -113,3 +119,34 @@ async def test_a_stream_starts_its_encoder_at_the_controllers_rate() -> None:
     stream = video.streams["H264"]
     assert stream.encoder.bitrate_bps == stream.rate.target_bps == 1_250_000
     await video.close()
+
+
+def test_a_viewer_congested_alone_is_told_apart_from_a_shared_congestion() -> None:
+    rate = BitrateController(cap_bps=2_500_000, floor_bps=150_000)
+    fast, slow, other = object(), object(), object()
+    rate.sent(250_000, 0.5)  # 2 Mbit/s in the last second
+    rate.estimate(fast, 2_400_000, 0.6)
+    rate.estimate(slow, 1_100_000, 0.6)
+    # Falling, below what is sent, and under half the fast viewer's estimate: alone.
+    assert rate.congested_alone(slow, 900_000, 0.7)
+    # Not fallen (a first or a rising estimate), or not under what is sent: not congestion.
+    assert not rate.congested_alone(other, 300_000, 0.7)
+    assert not rate.congested_alone(slow, 1_200_000, 0.7)
+    # Everyone's path is full (no one carries twice as much): the shared rate comes down.
+    rate.estimate(fast, 1_300_000, 0.8)
+    assert not rate.congested_alone(slow, 900_000, 0.9)
+    # A viewer alone never is.
+    alone = BitrateController(cap_bps=2_500_000, floor_bps=150_000)
+    alone.sent(250_000, 0.5)
+    alone.estimate(fast, 2_000_000, 0.6)
+    assert not alone.congested_alone(fast, 500_000, 0.7)
+
+
+def test_a_slow_viewer_is_promoted_once_its_estimate_holds_near_the_shared_rate() -> None:
+    promotion = Promotion()
+    shared = 2_000_000
+    assert not promotion.update(1_700_000, shared, 0.0)
+    assert not promotion.update(1_700_000, shared, PROMOTE_AFTER_S - 0.1)
+    assert not promotion.update(1_000_000, shared, PROMOTE_AFTER_S + 0.1)  # a dip starts over
+    assert not promotion.update(1_700_000, shared, PROMOTE_AFTER_S + 1)
+    assert promotion.update(1_700_000, shared, 2 * PROMOTE_AFTER_S + 1)
