@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: help deps test-deps chromium turbojpeg redis x11-tools node-deps demo serve test lint format bench clean
+.PHONY: help deps test-deps chromium turbojpeg redis x11-tools node-deps net-tools demo serve test lint format bench clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
@@ -80,9 +80,14 @@ x11-tools:
 test: test-deps chromium turbojpeg redis x11-tools node-deps lint
 	$(BIN)/pytest $(ARGS)
 
-# Every scenario, three pipelines; rewrites the table in benchmarks/README.md (~15 min).
-# The 1 Mbit/s run needs root for a network namespace; without it that row says skipped.
-bench: test-deps chromium turbojpeg
+# Slow and lossy links for the benchmarks: tc (tbf) from iproute2, random loss from nftables.
+net-tools:
+	@command -v tc >/dev/null && command -v nft >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2 nftables; }
+
+# Every scenario, three pipelines; rewrites the table in benchmarks/README.md (~20 min).
+# The slow-link runs need root for a network namespace; without it those rows say skipped.
+bench: test-deps chromium turbojpeg net-tools
 	$(BIN)/python benchmarks/suite.py $(ARGS)
 
 clean:

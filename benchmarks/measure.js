@@ -4,7 +4,8 @@
 // kept as luma planes for Y-PSNR against the source page re-rendered at the same state.
 (() => {
   const m = { seen: {}, frames: 0, firstMs: null, samples: [], clicks: [], bytes: 0, received: 0,
-    sampleFrom: Infinity, sampleGapMs: 700, maxSamples: 6, lastSample: 0 };
+    sampleFrom: Infinity, sampleGapMs: 700, maxSamples: 6, lastSample: 0,
+    lastFrameMs: 0, freezes: [] };  // freezes: [wall ms, how long] of gaps over 500 ms
   window.__m = m;
   const strip = document.createElement("canvas");
   const sctx = strip.getContext("2d", { willReadFrequently: true });
@@ -83,6 +84,8 @@
   m.onFrame = (src, w, h, wallMs) => {
     if (!w || !h) return;
     m.frames += 1;
+    if (m.lastFrameMs && wallMs - m.lastFrameMs > 500) m.freezes.push([wallMs, wallMs - m.lastFrameMs]);
+    m.lastFrameMs = wallMs;
     if (window.__sharpKeep) {
       clearTimeout(sharp.timer);
       if (wallMs - sharp.last >= 30) keep(src, w, h, wallMs);

@@ -118,20 +118,28 @@ Region = tuple[float, float, float, float]  # x, y, width, height in the page's 
 async def references(
     source: Page, viewer: Page, region: Region | None = None
 ) -> dict[str, list[Any]]:
-    """The source's lossless screenshot as luma, at every frame size the viewer showed that
-    has the page's shape (a picture the encoder scaled down is compared scaled, as the person
-    sees it stretched back): ``[base64 (one byte a pixel), x, y, w, h]`` of ``region`` (the
-    whole frame without one) for measure.js's ``sharp.score``."""
+    """The source's lossless screenshot as luma, at every frame size the viewer showed:
+    ``reference_set`` of it."""
     cdp = await source.context.new_cdp_session(source)
     try:
         shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
     finally:
         await cdp.detach()
     ref = png_luma(base64.b64decode(shot["data"])).astype(np.uint8)
+    sizes = await viewer.evaluate("window.__m.sharp.sizes()")
+    return reference_set(ref, await source.evaluate("innerWidth"), sizes, region)
+
+
+def reference_set(
+    ref: np.ndarray[Any, Any], css_width: int, sizes: list[str], region: Region | None = None
+) -> dict[str, list[Any]]:
+    """``ref`` at every frame size in ``sizes`` that has the page's shape (a picture the encoder
+    scaled down is compared scaled, as the person sees it stretched back): ``[base64 (one byte a
+    pixel), x, y, w, h]`` of ``region`` (the whole frame without one) for measure.js's
+    ``sharp.score``."""
     height, width = ref.shape
-    css_width = await source.evaluate("innerWidth")
     out = {}
-    for size in await viewer.evaluate("window.__m.sharp.sizes()"):
+    for size in sizes:
         w, h = (int(v) for v in size.split("x"))
         if abs(w / h - width / height) > 0.02:
             continue  # another layout (the page before a resize): not comparable

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import math
 import os
 import subprocess
 import time
@@ -302,15 +303,25 @@ async def _ws_count(http: aiohttp.ClientSession, link: str, counter: dict[str, i
 # -- the run ---------------------------------------------------------------------------------
 
 
-async def slow_link_run(bench: Bench, seconds: float) -> dict[str, dict[str, Any]]:
-    """live-relay and JPEG over WebSocket to a viewer behind 1 Mbit/s, animated page."""
+LINKS = {  # profile: (tbf rate, random loss %, time-to-sharp measured)
+    "behind 1 Mbit/s": ("1mbit", 0, False),
+    "lossy mobile: 750 kbit/s, 2% loss": ("750kbit", 2, True),
+}
+
+
+async def link_run(
+    bench: Bench, seconds: float, rate: str, loss_pct: int, sharp: bool
+) -> dict[str, dict[str, Any]]:
+    """live-relay and JPEG over WebSocket to a viewer behind a slow (and lossy) link: the
+    animated page for ``seconds``, then (``sharp``) a navigation to a still text page."""
     out: dict[str, dict[str, Any]] = {}
-    with slowlink.slow_link() as host:
+    with slowlink.slow_link(rate, loss_pct) as host:
         key = "bench-key-0123456789abcdef"
-        relay_env = {
-            "RELAY_API_KEYS": key,
-            "RELAY_PUBLIC_BASE_URL": f"http://{host}:{bench.args.port + 3}",
-        }
+        relay_url, base_url = (
+            f"http://{host}:{bench.args.port + 3}",
+            f"http://{host}:{bench.args.port + 4}",
+        )
+        relay_env = {"RELAY_API_KEYS": key, "RELAY_PUBLIC_BASE_URL": relay_url}
         relay_args = (
             "-m",
             "relay.cli",
@@ -322,46 +333,77 @@ async def slow_link_run(bench: Bench, seconds: float) -> dict[str, dict[str, Any
         )
         base_args = (str(HERE / "baselines.py"), "--host", host, "--port", str(bench.args.port + 4))
         async with (
-            process(
-                *relay_args, health=f"http://{host}:{bench.args.port + 3}/healthz", env=relay_env
-            ),
-            process(*base_args, health=f"http://{host}:{bench.args.port + 4}/healthz"),
+            process(*relay_args, health=f"{relay_url}/healthz", env=relay_env),
+            process(*base_args, health=f"{base_url}/healthz"),
         ):
             for pipeline in ("live-relay", "jpeg-ws"):
                 source, target = await bench.source_tab("animated.html")
                 try:
                     async with aiohttp.ClientSession() as http:
+                        body: dict[str, Any] = {
+                            "browserWSEndpoint": bench.source_ws,
+                            "targetId": target,
+                        }
                         if pipeline == "live-relay":
-                            body = {"browserWSEndpoint": bench.source_ws, "targetId": target}
+                            headers = {"Authorization": f"Bearer {key}"}
                             async with http.post(
-                                f"http://{host}:{bench.args.port + 3}/api/live",
-                                json=body,
-                                headers={"Authorization": f"Bearer {key}"},
+                                f"{relay_url}/api/live", json=body, headers=headers
                             ) as resp:
                                 resp.raise_for_status()
                                 url = (await resp.json())["liveURL"]
                         else:
-                            body = {
-                                "browserWSEndpoint": bench.source_ws,
-                                "targetId": target,
-                                "mode": "jpeg",
-                            }
-                            async with http.post(
-                                f"http://{host}:{bench.args.port + 4}/sessions", json=body
-                            ) as resp:
+                            body["mode"] = "jpeg"
+                            async with http.post(f"{base_url}/sessions", json=body) as resp:
                                 resp.raise_for_status()
-                                url = (
-                                    f"http://{host}:{bench.args.port + 4}"
-                                    + (await resp.json())["url"]
-                                )
-                    seen = await slowlink.view_in_namespace(url, seconds)
-                    changes = await source.evaluate("window.__bench.changes")
+                                url = base_url + (await resp.json())["url"]
+                    changes: list[float | None] = []
+
+                    async def settle(
+                        source: Page = source, changes: list[float | None] = changes
+                    ) -> dict[str, Any]:
+                        changes.extend(await source.evaluate("window.__bench.changes"))
+                        still = await sharpness.wall_ms(source)
+                        await source.goto(f"{bench.pages}/text.html")
+                        await asyncio.sleep(4)
+                        cdp = await source.context.new_cdp_session(source)
+                        # CDP's screenshot, as the page is laid out for the viewer (Playwright's
+                        # would put its own viewport back for it).
+                        shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
+                        await cdp.detach()
+                        png = shot["data"]
+                        width = await source.evaluate("innerWidth")
+                        return {"png": png, "still": still, "css_width": width}
+
+                    seen = await slowlink.view_in_namespace(url, seconds, settle if sharp else None)
+                    if not sharp:
+                        changes = await source.evaluate("window.__bench.changes")
                     seen["latency_ms"] = latencies(seen["seen"], changes, seen["since"])
                     out[pipeline] = seen
                 finally:
                     await source.close()
                     await asyncio.sleep(1)
     return out
+
+
+def link_table(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
+    def ms(value: float | None) -> str:
+        return "never" if value is None or math.isinf(value) else f"{value:.0f}"
+
+    rows = []
+    for profile, by_pipeline in runs.items():
+        for p, r in by_pipeline.items():
+            sharp = "-"
+            if "to_readable_ms" in r:
+                sharp = f"{ms(r['to_readable_ms'])} / {ms(r['to_sharp_ms'])}"
+            rows.append([
+                profile, p, f"{r['fps']:.1f}", f"{r['kbps']:.0f}", fmt_ms(r["latency_ms"]),
+                f"{r['freezes_per_min']:.1f}", sharp,
+            ])  # fmt: skip
+    headers = [
+        "link, animated page", "pipeline", "fps", "kbit/s", "change→viewer ms p50 / p95",
+        "freezes > 500 ms a minute", "then still text: ms to ≥ 40 / ≥ 45 dB",
+    ]  # fmt: skip
+    return table(headers, rows)
 
 
 FAILURES: list[str] = []
@@ -437,10 +479,13 @@ async def run(args: argparse.Namespace) -> str:
                 if "sessions" in args.only:
                     print("sessions at 25 fps or more", flush=True)
                     sessions = await guarded(bench.max_sessions(), "sessions", [], 600)
-                slow: dict[str, dict[str, Any]] | str = {}
+                slow: dict[str, dict[str, dict[str, Any]]] | str = {}
                 try:
-                    if "slow" in args.only:
-                        slow = await slow_link_run(bench, args.seconds + 4)
+                    for profile, (rate, loss, sharp_too) in LINKS.items():
+                        if "slow" in args.only:
+                            print(profile, flush=True)
+                            run = link_run(bench, args.seconds + 4, rate, loss, sharp_too)
+                            slow = {**slow, profile: await run}
                 except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
                     slow = f"skipped: {exc}"
                 watcher: dict[str, Figures] | str = {}
@@ -517,18 +562,9 @@ async def run(args: argparse.Namespace) -> str:
         )
         out.append(f"\nSessions sustained at 25 fps or more: **{max(good) if good else 0}**.")
     if isinstance(slow, str):
-        out.append(f"\nBehind 1 Mbit/s: {slow}")
+        out.append(f"\nSlow links: {slow}")
     elif slow:
-        out.append(
-            "\n"
-            + table(
-                ["behind 1 Mbit/s (tbf), animated", "fps", "kbit/s", "change→viewer ms p50 / p95"],
-                [
-                    [p, f"{r['fps']:.1f}", f"{r['kbps']:.0f}", fmt_ms(r["latency_ms"])]
-                    for p, r in slow.items()
-                ],
-            )
-        )
+        out.append("\n" + link_table(slow))
     if isinstance(watcher, str):
         out.append(f"\nA slow watcher: {watcher}")
     elif watcher:
