@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 from harness import RECEIVED_JS, CpuMeter, percentile, table  # type: ignore[import-not-found]
@@ -26,6 +28,12 @@ from playwright.async_api import Page
 from relay.testing.viewer import png_luma
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws", "jpeg-ws q90")
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
 READABLE_DB, SHARP_DB = 40.0, 45.0
 ROUNDS = 6
 SETTLE_S = 2.5  # how long after a change before the source is taken as still
@@ -143,9 +151,9 @@ def reference_set(
         w, h = (int(v) for v in size.split("x"))
         if abs(w / h - width / height) > 0.02:
             continue  # another layout (the page before a resize): not comparable
-        scaled = ref
-        if (w, h) != (width, height):
-            frame = av.VideoFrame.from_ndarray(ref, format="gray")
+        scaled = ref[: h if h == height & ~1 else height, : w if w == width & ~1 else width]
+        if scaled.shape != (h, w):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(ref), format="gray")
             scaled = frame.reformat(width=w, height=h, interpolation="AREA").to_ndarray()
         x, y, rw, rh = 0, 0, w, h
         if region is not None:
@@ -258,7 +266,8 @@ class SharpnessRuns:
 SCENARIOS = ("still text page", "typing into a small-text form", "page navigation")
 
 
-async def run(bench: Any, guarded: Any) -> dict[str, dict[str, Sharpness]]:
+async def run(bench: Any, guarded: Any) -> tuple[dict[str, dict[str, Sharpness]], list[Any]]:
+    """The three scenarios for every pipeline, and the phone's figures."""
     out: dict[str, dict[str, Sharpness]] = {name: {} for name in SCENARIOS}
     for pipeline in PIPELINES:
         runs = SharpnessRuns(bench, pipeline)
@@ -267,13 +276,124 @@ async def run(bench: Any, guarded: Any) -> dict[str, dict[str, Sharpness]]:
         ):
             print(f"{name}: {pipeline}", flush=True)
             out[name][pipeline] = await guarded(coro(), f"{name}, {pipeline}", Sharpness())
-    return out
+    print("phone, still text: live-relay", flush=True)
+    phone = await guarded(phone_text(bench), "phone, still text", [])
+    return out, phone
 
 
-def report(results: dict[str, dict[str, Sharpness]]) -> str:
+def report(results: dict[str, dict[str, Sharpness]], phone: list[Any]) -> str:
     rows = [
         [name, pipeline, *fig.row()]
         for name, by_pipeline in results.items()
         for pipeline, fig in by_pipeline.items()
     ]
-    return table(HEADERS, rows)
+    out = table(HEADERS, rows)
+    if phone:
+        out += "\n\n" + table(PHONE_HEADERS, phone)
+    return out
+
+
+async def _shot(session: Any, css: tuple[int, int], dpr: float | None = None) -> Any:
+    """A lossless screenshot through the relay's own session of the page (another session,
+    Playwright's included, gets CSS pixels); ``dpr``: laid out again at that scale first."""
+    if dpr is not None:
+        metrics = {"width": css[0], "height": css[1], "deviceScaleFactor": dpr, "mobile": True}
+        await session.send("Emulation.setDeviceMetricsOverride", metrics)
+        await asyncio.sleep(0.5)
+    shot = await session.send("Page.captureScreenshot", {"format": "png"})
+    return png_luma(base64.b64decode(shot["data"]))
+
+
+def _fit(ref: np.ndarray[Any, Any], width: int, height: int) -> np.ndarray[Any, Any]:
+    """A screenshot at the size of a picture: cropped by an odd row or column, or scaled as
+    the relay scales its still picture (AREA) when it has device pixels."""
+    if (ref.shape[1] & ~1, ref.shape[0] & ~1) == (width, height):
+        return ref[:height, :width]
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(ref.astype(np.uint8)), format="gray")
+    return frame.reformat(width=width, height=height, interpolation="AREA").to_ndarray()
+
+
+def _db(seen: np.ndarray[Any, Any], ref: np.ndarray[Any, Any]) -> float:
+    h, w = min(seen.shape[0], ref.shape[0]), min(seen.shape[1], ref.shape[1])
+    mse = float(np.mean((seen[:h, :w].astype(np.float32) - ref[:h, :w]) ** 2))
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+async def phone_text(bench: Any, page_name: str = "text-phone.html") -> list[list[str]]:
+    """A phone (390x844, DPR 3) viewing still small text: the picture it gets, its Y-PSNR
+    against the page at that picture's resolution, and what the phone's screen shows (the
+    picture scaled up to 3x) against the page rendered at 3x, beside the same for a lossless
+    picture of CSS pixels (the best a picture of that size can do).
+
+    The relay runs in this process for it: the references are taken through the relay's own
+    session of the page, the only one whose screenshots have the page's device pixels."""
+    from relay.config import Settings
+    from relay.http.app import MANAGER, start_server
+    from relay.testing.viewer import VIDEO_LUMA_JS
+
+    server = await start_server(Settings(host="127.0.0.1", port=0))
+    source, target = await bench.source_tab(page_name)
+    context = await bench.viewer.new_context(**PHONE)
+    try:
+        body = {"browserWSEndpoint": bench.source_ws, "targetId": target}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.base_url}/api/live", json=body) as resp:
+                resp.raise_for_status()
+                live = await resp.json()
+        viewer = await context.new_page()
+        await viewer.goto(live["liveURL"])
+        await viewer.wait_for_function(
+            "() => document.getElementById('video').videoWidth > 0", timeout=20000
+        )
+        await asyncio.sleep(4)
+        page = server.app[MANAGER].sessions[live["id"]].page
+        css = await viewer.evaluate(
+            "[document.getElementById('stage').clientWidth,"
+            " document.getElementById('stage').clientHeight]"
+        )
+        at_own = await _shot(page.screencast.session, css)
+        # A screenshot makes Chromium send frames of its own rendering (device pixels): past
+        # them, back to the page's frames.
+        await asyncio.sleep(2)
+        seen, dbs = None, []
+        for _ in range(6):  # what the phone shows over 3 s; the median counts
+            w, h, luma = await viewer.evaluate(VIDEO_LUMA_JS)
+            seen = np.frombuffer(base64.b64decode(luma), np.uint8).reshape(h, w)
+            dbs.append(_db(seen, _fit(at_own, w, h)))
+            await asyncio.sleep(0.5)
+        assert seen is not None
+        async with page.screencast.metrics_change():
+            native = await _shot(page.screencast.session, css, 3)
+            css_only = await _shot(page.screencast.session, css, 1)
+
+        def on_screen(picture: np.ndarray[Any, Any]) -> float:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="gray")
+            big = frame.reformat(
+                width=native.shape[1], height=native.shape[0], interpolation="BICUBIC"
+            )
+            return _db(big.to_ndarray(), native)
+
+        dpr = round(w / css[0], 2)
+        return [
+            [
+                f"{w}x{h} (what the relay sends: {dpr}x the CSS pixels)",
+                f"{statistics.median(dbs):.1f}",
+                f"{on_screen(seen):.1f}",
+            ],
+            [
+                f"{css_only.shape[1]}x{css_only.shape[0]} (CSS pixels: a lossless one)",
+                "99",
+                f"{on_screen(css_only.astype(np.uint8)):.1f}",
+            ],
+        ]  # fmt: skip
+    finally:
+        await context.close()
+        await source.close()
+        await server.close()
+
+
+PHONE_HEADERS = [
+    "phone 390x844 at DPR 3, still text: picture",
+    "Y-PSNR dB against the page at its resolution",
+    "Y-PSNR dB on the phone's screen (scaled to 3x) against the page rendered at 3x",
+]

@@ -461,7 +461,7 @@ async def run(args: argparse.Namespace) -> str:
                         results[name][pipeline] = await guarded(
                             bench.scenario(pipeline, page, device), f"{name}, {pipeline}", Figures()
                         )
-                sharp = await sharpness.run(bench, guarded) if "sharpness" in args.only else {}
+                sharp = await sharpness.run(bench, guarded) if "sharpness" in args.only else None
                 clicks = {
                     p: await guarded(bench.clicks(p), f"clicks, {p}", [])
                     for p in PIPELINES
@@ -527,7 +527,7 @@ async def run(args: argparse.Namespace) -> str:
             f"{', '.join(f'{v:.0f}' for v in live_ff)} ms."
         )
     if sharp:
-        out.append("\n" + sharpness.report(sharp))
+        out.append("\n" + sharpness.report(*sharp))
     if clicks:
         out.append(
             "\n"

@@ -154,6 +154,10 @@ class ShownPage:
             return
         self._metrics_applied = False
         async with self.screencast.metrics_change():
+            # No still picture after this either: the page is being given back, and a
+            # screenshot taken right after the override is cleared put the viewer's metrics
+            # back on it (seen once the picture of a new layout was no longer held back).
+            self.screencast.stop_still_pictures()
             with contextlib.suppress(CDPClosed, CDPError, TimeoutError):
                 await self.target.send("Emulation.clearDeviceMetricsOverride", timeout_s=3)
                 await self.target.send(

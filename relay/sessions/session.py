@@ -34,6 +34,7 @@ from relay.video.encoding import CodecName
 from relay.webrtc.peer import ViewerPeer
 
 log = logging.getLogger(__name__)
+KICK_DELIVERY_S = 2.0  # how long a kicked viewer's connection waits for the kick to arrive
 
 
 class OnThePage(Protocol):
@@ -241,8 +242,17 @@ class LiveSession:
         await self.end("closed", None if goodbye else "viewerGone")
 
     def _kick(self, peer: ViewerPeer, reason: str) -> None:
+        """Once per viewer: its messages are no longer read, it is told why, and its connection
+        is let go once that message has arrived (at most KICK_DELIVERY_S later)."""
+        if peer.kicked:
+            return
+        peer.kicked = True
         log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)
         peer.send(protocol.server_message("kick", reason=reason))
+        self._spawn(self._kick_out(peer), "viewer-kick")
+
+    async def _kick_out(self, peer: ViewerPeer) -> None:
+        await peer.delivered(KICK_DELIVERY_S)
         self._on_lost(peer)
 
     # -- data-channel messages ---------------------------------------------------------------
@@ -260,7 +270,7 @@ class LiveSession:
             return None
 
     def _on_message(self, peer: ViewerPeer, raw: str | bytes) -> None:
-        if peer is not self.controller.peer:
+        if peer is not self.controller.peer or peer.kicked:
             return
         if isinstance(raw, bytes) and self._file_bytes(raw):
             return  # an upload's bytes: bounded by the size limit, not by the message rate

@@ -5,6 +5,11 @@ undecoded frame is kept: while one decode runs, a newer arrival replaces the wai
 slow consumer drops stale frames and never builds a queue. A frame identical to the last one
 (Chromium sends one after every screenshot) is not decoded at all. While frames flow, a
 ``StillPicture`` adds a sharp picture whenever the page stops moving.
+
+Chromium sends screencast frames at the page's size in CSS pixels, whatever its device scale
+factor (a 390x788 phone viewport at DPR 1.62 gives 390x788 frames); while a screenshot is
+taken it renders the page at device pixels, and the screencast sends those renderings too
+(630x1276): they are dropped (``StillPicture.shooting``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class CaptureStats:
     decoded: int = 0
     dropped: int = 0
     unchanged: int = 0  # identical to the frame before: not decoded
+    during_shot: int = 0  # sent while a still picture was taken: not decoded
     errors: int = 0
     restarts: int = 0  # screencasts restarted because they sent nothing
 
@@ -100,6 +106,11 @@ class Screencast:
         """Around any change of the page's metrics: no still picture overlaps it (it would
         undo the change, ``still``)."""
         return self.still.paused() if self.still is not None else contextlib.nullcontext()
+
+    def stop_still_pictures(self) -> None:
+        """No more still pictures of this page (it is being given back to its script)."""
+        if self.still is not None:
+            self.still.stop()
 
     @property
     def users(self) -> int:
@@ -205,6 +216,9 @@ class Screencast:
         self.stats.received += 1
         meta = params.get("metadata") or {}
         width, height = meta.get("deviceWidth"), meta.get("deviceHeight")
+        if self.still is not None and self.still.shooting:
+            self.stats.during_shot += 1
+            return  # the page as a screenshot renders it (still.StillPicture.shooting)
         if isinstance(width, int | float) and isinstance(height, int | float):
             view = (round(width), round(height))
             if view != self.view and view[0] > 0 and view[1] > 0:

@@ -45,6 +45,7 @@ STILL_S = 0.1
 MIN_INTERVAL_S = 1.0  # at most one picture a second (a blinking caret changes the page twice)
 BLOCK = 16  # the unit of change when a small change is patched into a sharp picture
 MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patched
+AFTER_METRICS_S = 0.5
 SHOT_QUALITY = 100
 SHOT_TIMEOUT_S = 3.0
 
@@ -55,6 +56,8 @@ def _sharp_frame(decoder: FrameDecoder, data_b64: str, width: int, height: int) 
     except (binascii.Error, ValueError) as exc:
         raise DecodeError(f"screenshot is not base64: {exc}") from exc
     frame = decoder.decode(raw, "jpeg")
+    if (frame.width & ~1, frame.height & ~1) == (width, height):
+        return to_even_420(frame)  # an odd last row or column less: no resampling
     if (frame.width, frame.height) != (width, height):
         # The screenshot has the viewport's device pixels; the screencast may be smaller (its
         # maxWidth / maxHeight). AREA keeps thin text readable when shrinking.
@@ -123,6 +126,11 @@ class StillPicture:
         self._timer: asyncio.TimerHandle | None = None
         self._shooting: asyncio.Task[None] | None = None
         self.running = False
+        # A screenshot in flight: Chromium renders the page for it at device pixels and its
+        # screencast sends those renderings too (on a page at DPR 1.62: 630x1276 frames among
+        # the 390x788 ones, each a change of picture size and a keyframe). They are not
+        # changes of the page: the screencast drops them.
+        self.shooting = False
         self._pauses = 0
         self._last_taken = -MIN_INTERVAL_S
         self.pictures = 0  # sharp pictures published
@@ -165,11 +173,12 @@ class StillPicture:
             if not self._pauses:
                 # Still afterwards? Then a picture of the new layout, without waiting out
                 # MIN_INTERVAL_S after one of the old (a viewer's first size comes just after
-                # the first picture was taken).
+                # the first picture was taken); once a frame of the new layout has come, or
+                # AFTER_METRICS_S, whichever comes first.
                 self._last_taken = -MIN_INTERVAL_S
-                self._changed()
+                self._changed(AFTER_METRICS_S)
 
-    def _changed(self) -> None:
+    def _changed(self, still_s: float = STILL_S) -> None:
         """A new frame in the hub: the page moved (or our own picture arrived)."""
         latest = self.hub.latest
         if self._timer is not None:
@@ -177,7 +186,7 @@ class StillPicture:
             self._timer = None
         if latest is None or latest.sharp or not self.running or self._pauses:
             return
-        wait = max(STILL_S, self._last_taken + MIN_INTERVAL_S - time.monotonic())
+        wait = max(still_s, self._last_taken + MIN_INTERVAL_S - time.monotonic())
         self._timer = asyncio.get_running_loop().call_later(wait, self.take)
 
     def take(self) -> None:
@@ -195,11 +204,15 @@ class StillPicture:
         self._last_taken = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
-            shot = await self.session.send(
-                "Page.captureScreenshot",
-                {"format": "jpeg", "quality": SHOT_QUALITY},
-                timeout_s=SHOT_TIMEOUT_S,
-            )
+            self.shooting = True
+            try:
+                shot = await self.session.send(
+                    "Page.captureScreenshot",
+                    {"format": "jpeg", "quality": SHOT_QUALITY},
+                    timeout_s=SHOT_TIMEOUT_S,
+                )
+            finally:
+                self.shooting = False
             data = shot.get("data")
             if not isinstance(data, str):
                 raise DecodeError("screenshot without data")

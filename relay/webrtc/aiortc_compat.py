@@ -11,6 +11,8 @@ extension. The relay needs all four for its shared encoding, so it adapts these 
 - ``_ssrc``: the sender's media SSRC, to pick our own entry out of a REMB.
 - ``__rtp_header_extensions_map``: its ``set()`` packs the header extensions of every packet.
 - ``RTCRtpReceiver._handle_rtp_packet``: the test viewer counts packets without decoding.
+- ``RTCSctpTransport._outbound_queue`` and ``._sent_queue``: whether what a data channel sent
+  has been acknowledged (a ``kick`` must reach the viewer before its connection closes).
 
 ``pyproject.toml`` pins aiortc to the versions these were checked against, and
 ``missing_members()`` (run by the unit tests) fails loudly when an upgrade moves one.
@@ -21,7 +23,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
@@ -89,3 +97,16 @@ def intercept_rtp(
 ) -> None:
     """Take every RTP packet of this receiver instead of aiortc (no reassembly, no decode)."""
     receiver._handle_rtp_packet = handler  # type: ignore[method-assign,assignment]
+
+
+def channel_delivered(channel: RTCDataChannel) -> bool:
+    """Whether everything sent on ``channel`` has left and been acknowledged (or the channel
+    is closed, so that nothing more will)."""
+    if channel.readyState != "open":
+        return True
+    transport = channel.transport
+    return (
+        channel.bufferedAmount == 0
+        and not getattr(transport, "_outbound_queue", ())
+        and not getattr(transport, "_sent_queue", ())
+    )

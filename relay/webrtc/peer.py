@@ -65,6 +65,7 @@ class ViewerPeer:
         self.codec: str | None = None
         self.closed = False
         self.gate = FloodGate()  # the session decides what a flood costs
+        self.kicked = False  # disconnected by the session: its messages are no longer read
         self._resolving: asyncio.Task[None] | None = None
         self._on_message = on_message
         self._on_lost = on_lost
@@ -146,6 +147,16 @@ class ViewerPeer:
                 self.channel.send(text)
             except Exception as exc:  # a channel closing under us is not worth a crash
                 log.debug("data channel send failed: %s", exc)
+
+    async def delivered(self, timeout_s: float) -> bool:
+        """Wait until what was sent on the data channel has reached the viewer (acknowledged),
+        at most ``timeout_s``; whether it did."""
+        deadline = time.monotonic() + timeout_s
+        while self.channel is not None and not aiortc_compat.channel_delivered(self.channel):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def close(self) -> None:
         if self.closed:

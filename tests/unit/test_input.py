@@ -117,7 +117,22 @@ def test_flood_gate() -> None:
     assert all(gate.allow(now) for _ in range(10))  # the burst
     assert not any(gate.allow(now) for _ in range(4)) and not gate.flooding
     assert not gate.allow(now) and gate.flooding
-    assert gate.allow(now + 0.05) and not gate.flooding  # refilled: fine again
+    assert gate.allow(now + 0.06) and not gate.flooding  # half refilled: fine again
+
+
+def test_a_flood_that_arrives_in_spurts_is_still_a_flood() -> None:
+    # Each spurt finds a token or two refilled: refusals "in a row" would start over each time.
+    gate = FloodGate(rate_per_s=100, burst=10, tolerance=20)
+    now = 1000.0
+    gate.stamp = now
+    passed = 0
+    spurts = 0
+    while not gate.flooding and spurts < 40:
+        spurts += 1
+        now += 0.02  # two tokens back
+        passed += sum(gate.allow(now) for _ in range(5))
+    assert gate.flooding and spurts < 15
+    assert passed <= 10 + 2 * spurts  # the burst, then the rate, never more
 
 
 def test_protocol_messages() -> None:
