@@ -10,7 +10,7 @@ after a quiet spell it only climbs. (Measured before this rule: a still page's e
 every later change waited on it.) Otherwise an estimate may only raise the rate towards the
 cap. With several viewers the lowest estimate counts: they all share one encoding, unless one
 viewer is congested alone (its estimate fell to under ``SLOW_RATIO`` of another's): that one
-gets an encoding of its own (``fanout.SessionVideo``), so a watcher on a phone line does not
+gets an encoding of its own (``session_video.SessionVideo``), so a watcher on a phone line does not
 blur the controller's picture, and comes back once its estimate has held near the shared
 rate for ``PROMOTE_AFTER_S`` (``Promotion``). A stream
 starts at half the cap, so its first seconds do not flood a slow link before any estimate has

@@ -2,15 +2,15 @@
 encoding for a viewer whose link cannot carry the shared one.
 
 Every viewer of a session normally takes the same packets (``fanout.EncodedStream``): one encode
-however many watch. The shared encoding's bitrate follows the viewers' estimates, so one
-watcher behind a slow link would lower everyone's picture to what that link carries (measured
-before this: a controller on a fast link, a watcher behind 1 Mbit/s, the controller's picture
-scaled down with the watcher's). So a viewer congested alone (``BitrateController.congested_alone``)
-moves to the codec's *slow* encoding, which has its own bitrate and picture size and starts at
-that viewer's estimate; the shared encoding keeps its rate. It moves back when its estimate
-has held near the shared rate for a while (``bitrate.Promotion``). At most two encodings per
-codec: all slow viewers share the slow one. A viewer moving starts from a keyframe of the
-encoding it moves to, and the timestamps of both go on from one clock (``fanout.PtsClock``).
+however many watch. The shared encoding's bitrate follows the viewers' estimates, the lowest
+when it falls, so one watcher behind a slow link would bring everyone's picture down to what
+that link carries, smaller and coarser. So a viewer congested alone
+(``BitrateController.congested_alone``) moves to the codec's *slow* encoding, which has its own
+bitrate and picture size and starts at that viewer's estimate; the shared encoding keeps its
+rate. It moves back when its estimate has held near the shared rate for a while
+(``bitrate.Promotion``). At most two encodings per codec: all slow viewers share the slow one.
+A viewer moving starts from a keyframe of the encoding it moves to, and the timestamps of both
+go on from one clock (``fanout.PtsClock``).
 """
 
 from __future__ import annotations
