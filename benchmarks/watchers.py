@@ -2,9 +2,10 @@
 
 The controller (a viewer Chromium on this machine) watches an animated 720p page; its frame
 rate, bandwidth and Y-PSNR are measured alone, then again while a watcher (a view-only link)
-plays the same session from the network namespace behind 1 Mbit/s (``slowlink``). The relay
-gives a viewer congested alone its own encoding (``relay.video.session_video``); without that
-the shared encoding would follow the slowest viewer.
+plays the same session from the network namespace behind a slow link (``slowlink``; the suite
+runs 1 Mbit/s and 400 kbit/s). The relay gives a viewer congested alone its own encoding
+(``relay.video.session_video``); without that the shared encoding would follow the slowest
+viewer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import aiohttp
 import slowlink  # type: ignore[import-not-found]
 from harness import (  # type: ignore[import-not-found]
-    HERE,
+    MEASURE_JS,
     RECEIVED_JS,
     CpuMeter,
     Figures,
@@ -57,7 +58,7 @@ async def slow_watcher_run(bench: Any, seconds: float, rate: str = "1mbit") -> d
         async with process(*args, health=f"{base}/healthz", env=env) as pid:
             source, target = await bench.source_tab("animated.html")
             context = await bench.viewer.new_context(viewport={"width": 1280, "height": 760})
-            await context.add_init_script((HERE / "measure.js").read_text())
+            await context.add_init_script(MEASURE_JS)
             auth = {"Authorization": f"Bearer {KEY}"}
             try:
                 async with aiohttp.ClientSession(headers=auth) as http:
