@@ -55,6 +55,10 @@ let heartbeat = null;
 let lastPong = 0;
 let reconnecting = false;
 let kicked = false;
+// The tab is going away (pagehide): its connection closing must not start a reconnection,
+// which would take the session back from the goodbye just sent (seen in CI: the closed tab's
+// reconnect arrived after its goodbye, and the session waited out the whole grace period).
+let leaving = false;
 let instructionsShown = false;
 let warned = new Set(); // the time warnings already said
 let everLive = false;  // Done and Can't complete only once the person has seen the page
@@ -453,7 +457,7 @@ async function connect() {
 }
 
 async function reconnect() {
-  if (reconnecting || kicked || viewer.state === "ended" || resource === null) return;
+  if (reconnecting || kicked || leaving || viewer.state === "ended" || resource === null) return;
   reconnecting = true;
   setState("reconnecting", t("reconnecting"));
   announce(t("reconnecting"));
@@ -515,6 +519,7 @@ async function finish(outcome, reason = "") {
 // The tab is closing or reloading (it cannot tell which): the relay waits a moment for a
 // reload to come back, then ends the session as closed.
 function goodbye() {
+  leaving = true;
   if (resource === null || viewer.state === "ended" || viewer.state === "invalid") return;
   // sendBeacon survives the page going away; it cannot carry headers, so the credential is
   // the body.
@@ -586,6 +591,13 @@ attachInput({
 });
 setInteractable(true);
 window.addEventListener("pagehide", goodbye);
+// Back from the back/forward cache (Chromium keeps no page with a live peer connection there,
+// others may): the tab is here again, and so is its session if the reload window allows.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  leaving = false;
+  reconnect();
+});
 window.addEventListener("online", () => { if (viewer.state === "reconnecting") reconnect(); });
 setInterval(tick, 1000);
 
