@@ -16,6 +16,7 @@ import base64
 import math
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,28 +213,20 @@ class SharpnessRuns:
                 await source.close()
         return fig
 
-    async def typing(self, rounds: int = ROUNDS) -> Sharpness:
+    async def _changes(
+        self, page_name: str, change: Callable[[Page, Page, int], Awaitable[tuple[Scores, float]]]
+    ) -> Sharpness:
+        """``change(source, viewer, i)`` ROUNDS times on one session, each giving the scores of
+        the frames shown and when the change was; and the bandwidth over all of them."""
         fig = Sharpness()
-        source, viewer, context = await self._open("form.html")
+        source, viewer, context = await self._open(page_name)
         try:
-            # The form: whole-frame figures would hide a few letters in a large page.
-            box = await source.locator("form").bounding_box()
-            assert box is not None
-            region = (box["x"], box["y"], box["width"], box["height"])
             await asyncio.sleep(2)
             bytes0, _ = await viewer.evaluate(RECEIVED_JS)
             t0 = time.monotonic()
-            for i in range(rounds):
-                field_id = ("n", "a", "v")[i % 3]
-                await source.evaluate(f"document.getElementById('{field_id}').value = ''")
-                await source.focus(f"#{field_id}")
-                await asyncio.sleep(1)
+            for i in range(ROUNDS):
                 await viewer.evaluate("window.__m.sharp.frames = []")
-                await source.keyboard.type(TYPED, delay=110)  # about 9 keys a second
-                typed = await wall_ms(source)
-                await asyncio.sleep(SETTLE_S)
-                # From a little before: the frame on screen when the last key went in counts.
-                fig.add(await score(source, viewer, typed - 300, region), typed)
+                fig.add(*await change(source, viewer, i))
             bytes1, _ = await viewer.evaluate(RECEIVED_JS)
             fig.kbps = (bytes1 - bytes0) * 8 / (time.monotonic() - t0) / 1000
         finally:
@@ -241,26 +234,34 @@ class SharpnessRuns:
             await source.close()
         return fig
 
-    async def navigation(self, rounds: int = ROUNDS) -> Sharpness:
-        fig = Sharpness()
-        source, viewer, context = await self._open("text.html")
-        try:
-            await asyncio.sleep(2)
-            bytes0, _ = await viewer.evaluate(RECEIVED_JS)
-            t0 = time.monotonic()
-            for i in range(rounds):
-                await viewer.evaluate("window.__m.sharp.frames = []")
-                page = "text-b.html" if i % 2 == 0 else "text.html"
-                started = await wall_ms(source)
-                await source.goto(f"{self.bench.pages}/{page}")
-                await asyncio.sleep(SETTLE_S)
-                fig.add(await score(source, viewer, started), started)
-            bytes1, _ = await viewer.evaluate(RECEIVED_JS)
-            fig.kbps = (bytes1 - bytes0) * 8 / (time.monotonic() - t0) / 1000
-        finally:
-            await context.close()
-            await source.close()
-        return fig
+    async def typing(self) -> Sharpness:
+        async def burst(source: Page, viewer: Page, i: int) -> tuple[Scores, float]:
+            # The form: whole-frame figures would hide a few letters in a large page.
+            box = await source.locator("form").bounding_box()
+            assert box is not None
+            region = (box["x"], box["y"], box["width"], box["height"])
+            field_id = ("n", "a", "v")[i % 3]
+            await source.evaluate(f"document.getElementById('{field_id}').value = ''")
+            await source.focus(f"#{field_id}")
+            await asyncio.sleep(1)
+            await viewer.evaluate("window.__m.sharp.frames = []")
+            await source.keyboard.type(TYPED, delay=110)  # about 9 keys a second
+            typed = await wall_ms(source)
+            await asyncio.sleep(SETTLE_S)
+            # From a little before: the frame on screen when the last key went in counts.
+            return await score(source, viewer, typed - 300, region), typed
+
+        return await self._changes("form.html", burst)
+
+    async def navigation(self) -> Sharpness:
+        async def navigate(source: Page, viewer: Page, i: int) -> tuple[Scores, float]:
+            page = "text-b.html" if i % 2 == 0 else "text.html"
+            started = await wall_ms(source)
+            await source.goto(f"{self.bench.pages}/{page}")
+            await asyncio.sleep(SETTLE_S)
+            return await score(source, viewer, started), started
+
+        return await self._changes("text.html", navigate)
 
 
 SCENARIOS = ("still text page", "typing into a small-text form", "page navigation")
