@@ -26,6 +26,13 @@ MEASURE_JS = (HERE / "measure.js").read_text()
 # Viewers run with default WebRTC settings (host candidates behind mDNS names), as people's
 # browsers do: first-frame figures include what that costs each pipeline.
 VIEWER_ARGS: tuple[str, ...] = ()
+# A phone viewer: Playwright's context options for a 390x844 phone at DPR 3 with touch.
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
 # Bytes and frames delivered to the viewer (received, whether or not its screen kept up).
 RECEIVED_JS = """async () => { const pc = window.__pc || (window.liveRelay && window.liveRelay.pc);
   if (!pc) return [window.__m.bytes, window.__m.received]; let n = 0, f = 0;

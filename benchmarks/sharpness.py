@@ -23,18 +23,18 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from harness import RECEIVED_JS, CpuMeter, percentile, table  # type: ignore[import-not-found]
+from harness import (  # type: ignore[import-not-found]
+    PHONE,
+    RECEIVED_JS,
+    CpuMeter,
+    percentile,
+    table,
+)
 from playwright.async_api import Page
 
 from relay.testing.viewer import png_luma
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws", "jpeg-ws q90")
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 3,
-    "is_mobile": True,
-    "has_touch": True,
-}
 READABLE_DB, SHARP_DB = 40.0, 45.0
 ROUNDS = 6
 SETTLE_S = 2.5  # how long after a change before the source is taken as still
@@ -320,7 +320,7 @@ def _db(seen: np.ndarray[Any, Any], ref: np.ndarray[Any, Any]) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-async def phone_text(bench: Any, page_name: str = "text-phone.html") -> list[list[str]]:
+async def phone_text(bench: Any, page_name: str = "text.html") -> list[list[str]]:
     """A phone (390x844, DPR 3) viewing still small text: the picture it gets, its Y-PSNR
     against the page at that picture's resolution, and what the phone's screen shows (the
     picture scaled up to 3x) against the page rendered at 3x, beside the same for a lossless

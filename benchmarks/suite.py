@@ -28,6 +28,7 @@ import watchers  # type: ignore[import-not-found]
 from harness import (  # type: ignore[import-not-found]
     HERE,
     MEASURE_JS,
+    PHONE,
     RECEIVED_JS,
     VIEWER_ARGS,
     CpuMeter,
@@ -47,12 +48,6 @@ from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
 PARTS = ("scenarios", "sharpness", "clicks", "viewers", "sessions", "slow", "watcher")
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 3,
-    "is_mobile": True,
-    "has_touch": True,
-}
 SCENARIOS = {
     "animated 720p canvas": ("animated.html", None),
     "typing into a sign-in form": ("typing.html", None),
