@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -14,30 +15,29 @@ from relay.browser.chromium import launch_chromium
 from relay.config import Settings, add_arguments, load_settings
 from relay.errors import CDPClosed, CDPError, ChromiumNotFound, ConfigError
 from relay.http.app import MANAGER, STORE, RunningServer, start_server
+from relay.logs import setup_logging
 from relay.sessions.options import LiveOptions
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 log = logging.getLogger("relay")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    for noisy in ("aioice", "aiortc"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
-async def _wait_for_signal() -> None:
+def _stop_signal() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, listening from now on (so a signal that comes right
+    after the relay says it listens is not lost)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def _wait_for_signal() -> None:
+    await _stop_signal().wait()
 
 
 async def serve(settings: Settings) -> None:
+    stop = _stop_signal()
     server = await start_server(settings)
     log.info(
         "live-relay listening on %s (store: %s)",
@@ -47,7 +47,7 @@ async def serve(settings: Settings) -> None:
     if not settings.api_keys:
         log.warning("no API keys set: the API is open to anyone on this machine")
     try:
-        await _wait_for_signal()
+        await stop.wait()
     finally:
         log.info("shutting down: open live sessions end with reason 'cancelled'")
         await server.close()
@@ -128,8 +128,16 @@ async def demo(settings: Settings, timeout_ms: int) -> int:
         await server.close()
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("live-relay")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="live-relay", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"live-relay {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the relay service")
     add_arguments(serve_p)
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"live-relay: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             asyncio.run(serve(settings))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.errors import ConfigError
+from relay.logs import LogFormat
 from relay.sessions.settings import SessionSettings
 from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.tokens import Secret
@@ -54,6 +55,8 @@ class Settings:
     browser_timeout_ms: int = 1_800_000
     web_dir: Path = DEFAULT_WEB_DIR
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    metrics_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -116,6 +119,16 @@ def _codec(raw: str) -> Codec:
     if raw not in CODECS:
         raise ValueError(f"must be one of {', '.join(CODECS)}")
     return raw
+
+
+def _optional_port(raw: str) -> int | None:
+    return _port(raw) if raw else None
+
+
+def _log_format(raw: str) -> LogFormat:
+    if raw not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return "json" if raw == "json" else "text"
 
 
 def _url(raw: str) -> str:
@@ -298,6 +311,20 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),
+    Option(
+        "log_format",
+        "RELAY_LOG_FORMAT",
+        _log_format,
+        "text, or json: one JSON object per line, with the session's full id (live_id) on "
+        "every line of a session.",
+    ),
+    Option(
+        "metrics_port",
+        "RELAY_METRICS_PORT",
+        _optional_port,
+        "Serve /metrics on this port only (of RELAY_HOST), without API key. Default: /metrics "
+        "on the main port, behind an API key when keys are set.",
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -57,6 +58,23 @@ async def test_bad_setting_is_named() -> None:
     proc = await run("serve", "--link-ttl-s", "soon")
     out, _ = await proc.communicate()
     assert proc.returncode == 2 and b"--link-ttl-s" in out
+
+
+async def test_version() -> None:
+    proc = await run("--version")
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert re.fullmatch(rb"live-relay \d+\.\d+\.\d+\S*\n", out), out
+
+
+async def test_serve_logs_json_lines() -> None:
+    proc = await run("serve", "--port", "0", "--log-format", "json")
+    line = await read_until(proc, r"(\{.*listening on.*\})")
+    record = json.loads(line)
+    assert record["level"] == "INFO" and record["logger"] == "relay"
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
 
 
 async def test_serve_answers_and_stops_cleanly() -> None:

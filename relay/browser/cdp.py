@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from relay import metrics
 from relay.errors import CDPClosed, CDPError
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class CDPConnection:
                 http.ws_connect(ws_url, max_msg_size=MAX_MESSAGE_BYTES), timeout_s
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            metrics.BROWSER_CONNECT_ERRORS.inc()
             if own is not None:
                 await own.close()
             raise CDPClosed(f"cannot connect to the browser endpoint: {exc}") from exc

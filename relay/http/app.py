@@ -6,6 +6,7 @@ WHEP), ``cdp_endpoint`` (browserless-compatible CDP), ``auth`` (keys, headers, a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -17,17 +18,13 @@ from aiohttp import web
 
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.http import api, cdp_endpoint, viewer
+from relay.http import api, cdp_endpoint, observe, viewer
 from relay.http.auth import AccessLogger, security
-from relay.http.keys import MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
+from relay.http.keys import DRAINING, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
 
 __all__ = ["MANAGER", "SETTINGS", "STORE", "RunningServer", "create_app", "start_server"]
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "sessions": len(request.app[MANAGER].sessions)})
 
 
 def _viewer_html(settings: Settings) -> str:
@@ -74,8 +71,11 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app = web.Application(middlewares=[security], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
+    app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_services)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", observe.healthz)
+    app.router.add_get("/readyz", observe.readyz)
+    app.router.add_get("/metrics", observe.metrics_handler)
     for path in ("/", "/chromium", "/chrome"):
         app.router.add_get(path, cdp_endpoint.connect)
     app.router.add_get("/json/version", cdp_endpoint.json_version)
@@ -102,8 +102,10 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
 class RunningServer:
     """A started relay; ``close()`` ends its sessions (reason ``cancelled``) and stops it."""
 
-    def __init__(self, runner: web.AppRunner, settings: Settings) -> None:
-        self.runner, self.settings = runner, settings
+    def __init__(
+        self, runner: web.AppRunner, settings: Settings, metrics: web.AppRunner | None = None
+    ) -> None:
+        self.runner, self.settings, self.metrics = runner, settings, metrics
 
     @property
     def app(self) -> web.Application:
@@ -114,7 +116,10 @@ class RunningServer:
         return self.settings.base_url
 
     async def close(self) -> None:
+        self.app[DRAINING].set()  # /readyz says 503 from now on
         await self.runner.cleanup()
+        if self.metrics is not None:
+            await self.metrics.cleanup()
 
 
 async def start_server(
@@ -126,14 +131,27 @@ async def start_server(
     port = sock.getsockname()[1]
     if port != settings.port:
         settings = replace(settings, port=port)
+    msock = None
+    if settings.metrics_port is not None:
+        msock = socket.create_server((settings.host, settings.metrics_port))
+        settings = replace(settings, metrics_port=msock.getsockname()[1])
     runner = web.AppRunner(
         create_app(settings, extra_static), access_log_class=AccessLogger, handle_signals=False
     )
+    metrics: web.AppRunner | None = None
     try:
         await runner.setup()
         await web.SockSite(runner, sock).start()
+        if msock is not None:
+            metrics = web.AppRunner(observe.metrics_app(runner.app), access_log=None)
+            await metrics.setup()
+            await web.SockSite(metrics, msock).start()
     except BaseException:
+        if metrics is not None:
+            await metrics.cleanup()
         await runner.cleanup()
         sock.close()
+        if msock is not None:
+            msock.close()
         raise
-    return RunningServer(runner, settings)
+    return RunningServer(runner, settings, metrics)

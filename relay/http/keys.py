@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from relay.browser.pool import BrowserPool
@@ -14,3 +16,4 @@ STORE = web.AppKey("store", Store)
 MANAGER = web.AppKey("manager", LiveManager)
 VIEWER_HTML = web.AppKey("viewer_html", str)
 POOL = web.AppKey("pool", BrowserPool)
+DRAINING = web.AppKey("draining", asyncio.Event)  # set once the relay was told to stop

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from relay import metrics
 from relay.control.protocol import MAX_REASON_CHARS
 from relay.errors import (
     CDPClosed,
@@ -88,16 +89,21 @@ def _session_url(request: web.Request, viewer_id: str) -> str:
 
 async def whep_offer(request: web.Request) -> web.Response:
     offer = await _read_offer(request)
+    counted = metrics.WHEP_OFFERS.labels
     try:
         _session, viewer_id, credential, answer = await request.app[MANAGER].redeem(
             request.match_info["token"], offer
         )
     except (LinkRefused, SessionGone):
+        counted("first", "refused").inc()
         return web.Response(status=404, text=LINK_REFUSED)
     except OfferError as exc:
+        counted("first", "bad_offer").inc()
         return web.Response(status=400, text=f"{exc}\n")
     except (CDPClosed, CDPError):
+        counted("first", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
+    counted("first", "answered").inc()
     return _answer(_session_url(request, viewer_id), answer, credential)
 
 
@@ -115,14 +121,19 @@ def _viewer_error(exc: Exception) -> web.Response:
 async def whep_reconnect(request: web.Request) -> web.Response:
     offer = await _read_offer(request)
     viewer_id = request.match_info["viewer"]
+    counted = metrics.WHEP_OFFERS.labels
     try:
         answer = await request.app[MANAGER].reconnect(viewer_id, _credential(request), offer)
     except (ViewerRefused, SessionGone) as exc:
+        counted("reconnect", "refused").inc()
         return _viewer_error(exc)
     except OfferError as exc:
+        counted("reconnect", "bad_offer").inc()
         return web.Response(status=400, text=f"{exc}\n")
     except (CDPClosed, CDPError):
+        counted("reconnect", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
+    counted("reconnect", "answered").inc()
     return _answer(_session_url(request, viewer_id), answer)
 
 

@@ -73,7 +73,7 @@ class LiveManager:
             digest = tokens.token_hash(token)
             hooks = options.notify or self.settings.notify
             record = SessionRecord(
-                self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id[:8]
+                self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id
             )
             session = LiveSession(
                 live_id, digest, options, conn, target, self.settings, record, self._forget
@@ -87,9 +87,10 @@ class LiveManager:
         self.sessions[live_id] = session
         self._by_digest[digest] = session
         session.start()
+        session.bind_logs()
         url, expires_at = self.live_url(token), session.life.link_expires_at
         record.notify(link_ready(live_id, url, expires_at, options.instructions))
-        log.info("live %s: created for target %s", live_id[:8], target.target_id)
+        log.info("live %s: created for target %s", live_id, target.target_id)
         return session, token
 
     async def _attach(self, conn: CDPConnection, target_id: str | None) -> CDPSession:
@@ -137,6 +138,7 @@ class LiveManager:
         if session.ended:
             raise LinkRefused
         codecs = codecs_for(offer, self.settings.codec)
+        session.bind_logs()
         self._by_watch_digest.pop(digest, None)
         expires_at = session.watchers.spend(digest)
         if expires_at is None:
@@ -164,6 +166,7 @@ class LiveManager:
         if await self.store.consume_link(digest) is None:
             raise LinkRefused
         self._by_digest.pop(digest, None)
+        session.bind_logs()
         credential = session.controller.issue_credential()
         try:
             answer = await session.attach_viewer(offer, codecs)
@@ -196,6 +199,7 @@ class LiveManager:
             session.controller.check(credential)
         if session.ended:
             raise SessionGone(session.reason)
+        session.bind_logs()
         return session, spectator
 
     async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:

@@ -10,17 +10,20 @@ always publishes ``liveComplete`` exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from relay import metrics
 from relay.browser.cdp import CDPConnection, CDPSession
 from relay.browser.probe import PageWatcher
 from relay.control import protocol
 from relay.control.navigation import BrowserInterface
 from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
+from relay.logs import LIVE_ID
 from relay.sessions.assist import Answer, PageAssist
 from relay.sessions.controller import Controller
 from relay.sessions.lifecycle import Lifecycle, Status
@@ -57,7 +60,9 @@ class LiveSession:
     ) -> None:
         self.id, self.digest, self.options = live_id, digest, options
         self.settings, self.record, self._on_ended = settings, record, on_ended
-        tag = live_id[:8]
+        tag = live_id  # the full id in logs: the one the API takes
+        self._context = contextvars.copy_context()
+        self._context.run(LIVE_ID.set, live_id)
         self.life = Lifecycle(settings.link_ttl_s, options.timeout_s, settings.max_session_s)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.page = ShownPage(conn, target, options, self._spawn, self._on_view, tag)
@@ -132,8 +137,14 @@ class LiveSession:
 
     # -- running -----------------------------------------------------------------------------
 
+    def bind_logs(self) -> None:
+        """The calling task works for this session from now on: its log lines (and those of
+        the tasks it starts, aiortc's among them) carry the session's id."""
+        LIVE_ID.set(self.id)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"{name}:{self.id[:8]}")
+        # Each task with a copy of the session's context: its log lines carry the session's id.
+        task = asyncio.create_task(coro, name=f"{name}:{self.id}", context=self._context.copy())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -148,18 +159,18 @@ class LiveSession:
     async def _run_lifecycle(self) -> None:
         reason = await self.life.run(lambda: self.page.target.ended)
         if reason == "targetClosed":
-            log.info("live %s: target %s", self.id[:8], self.page.target.ended.result())
+            log.info("live %s: target %s", self.id, self.page.target.ended.result())
         await self.end(reason)
 
     def _publish_soon(self, event: Event) -> None:
         self._spawn(self.record.publish(event), "live-event")
 
     def _on_captcha(self, kind: str) -> None:
-        log.info("live %s: %s widget on the page", self.id[:8], kind)
+        log.info("live %s: %s widget on the page", self.id, kind)
         self._publish_soon(Event("captchaFound", self.id, iso_now(), data={"captcha": kind}))
 
     def _on_met(self) -> None:
-        log.info("live %s: completeWhen met", self.id[:8])
+        log.info("live %s: completeWhen met", self.id)
         self._spawn(self.end("conditionMet"), "live-condition")
 
     def _say_all(self, message: str) -> None:
@@ -181,7 +192,7 @@ class LiveSession:
             for part in self._on_the_page:
                 await part.move_to(self.page.target)
             self.life.moved()  # "target closed" now follows the tab on screen
-            log.info("live %s: switched to tab %s", self.id[:8], target_id)
+            log.info("live %s: switched to tab %s", self.id, target_id)
         return switched
 
     # -- the controlling viewer --------------------------------------------------------------
@@ -194,7 +205,7 @@ class LiveSession:
             self._grace = None
         self.codec = peer.codec
         self.life.go_live()
-        log.info("live %s: viewer connected (%s)", self.id[:8], peer.codec)
+        log.info("live %s: viewer connected (%s)", self.id, peer.codec)
         await self.save()
         await self.record.publish(Event("viewerConnected", self.id, iso_now()))
         return answer
@@ -232,7 +243,7 @@ class LiveSession:
     def _wait_for_viewer(self, grace_s: float, goodbye: bool) -> None:
         if self._grace is not None:
             self._grace.cancel()
-        log.info("live %s: viewer %s; waiting %gs for it", self.id[:8],
+        log.info("live %s: viewer %s; waiting %gs for it", self.id,
                  "said goodbye" if goodbye else "lost", grace_s)  # fmt: skip
         self._grace = self._spawn(self._grace_timer(grace_s, goodbye), "reconnect-grace")
 
@@ -247,7 +258,7 @@ class LiveSession:
         if peer.kicked:
             return
         peer.kicked = True
-        log.warning("live %s: disconnecting the viewer: %s", self.id[:8], reason)
+        log.warning("live %s: disconnecting the viewer: %s", self.id, reason)
         peer.send(protocol.server_message("kick", reason=reason))
         self._spawn(self._kick_out(peer), "viewer-kick")
 
@@ -265,7 +276,7 @@ class LiveSession:
             if self.bad_messages in (1, 10) or self.bad_messages % 100 == 0:
                 log.warning(
                     "live %s: dropped viewer message: %s (%d so far)",
-                    self.id[:8], exc, self.bad_messages,
+                    self.id, exc, self.bad_messages,
                 )  # fmt: skip
             return None
 
@@ -373,13 +384,16 @@ class LiveSession:
         if self._finish is None:
             self.life.end(reason)
             self.detail = detail or None
-            self._finish = asyncio.create_task(self._teardown(), name=f"live-end:{self.id[:8]}")
+            self._finish = asyncio.create_task(
+                self._teardown(), name=f"live-end:{self.id}", context=self._context.copy()
+            )
         await asyncio.shield(self._finish)
 
     async def _teardown(self) -> None:
         reason = self.life.reason
         assert reason is not None
-        log.info("live %s: ended (%s)", self.id[:8], reason)
+        log.info("live %s: ended (%s)", self.id, reason)
+        metrics.LIVE_COMPLETE.labels(reason).inc()
         me = asyncio.current_task()
         for task in list(self._tasks):
             if task is not me:
@@ -398,7 +412,7 @@ class LiveSession:
             try:
                 await step
             except Exception:
-                log.exception("live %s: clean-up step failed", self.id[:8])
+                log.exception("live %s: clean-up step failed", self.id)
         self._on_ended(self)
         remaining_s = self.life.deadline()[0] - time.time()
         await self.record.finish(self.id, self.digest, self.state(), remaining_s)

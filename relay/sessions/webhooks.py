@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from relay import metrics
 from relay.errors import WebhookError
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class WebhookSender:
                     timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S), allow_redirects=False,
                 ) as resp:  # fmt: skip
                     if 200 <= resp.status < 300:
+                        metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
                         return
                     if 400 <= resp.status < 500 and resp.status not in (408, 425, 429):
                         log.warning("webhook %s refused %s: HTTP %d", _host(hook.url),
@@ -134,6 +136,9 @@ class WebhookSender:
                 problem = type(exc).__name__
             log.info("webhook %s: %s attempt %d failed (%s)", _host(hook.url), payload["type"],
                      attempt + 1, problem)  # fmt: skip
+            if attempt < len(RETRY_DELAYS_S):
+                metrics.WEBHOOK_DELIVERIES.labels("retried").inc()
+        metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
         log.warning("webhook %s: gave up on %s", _host(hook.url), payload["type"])
 
     async def close(self, grace_s: float = 5.0) -> None:

@@ -16,7 +16,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from relay import metrics
 from relay.events import Event
 from relay.store.base import Store
 
@@ -30,6 +32,18 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+class _CountingRedis(aioredis.Redis):
+    """Counts failed commands (``live_relay_redis_errors_total``); pipelines and pub/sub are
+    counted where the store uses them."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except RedisError:
+            metrics.REDIS_ERRORS.inc()
+            raise
+
+
 class RedisStore(Store):
     def __init__(self, url: str, prefix: str = "live-relay:") -> None:
         self.prefix = prefix
@@ -40,7 +54,7 @@ class RedisStore(Store):
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_TIMEOUT_S,
         )
-        self._redis = aioredis.Redis(connection_pool=pool)
+        self._redis = _CountingRedis(connection_pool=pool)
 
     def channel(self, live_id: str) -> str:
         return f"{self.prefix}live:{live_id}"
@@ -75,7 +89,11 @@ class RedisStore(Store):
             if event.final:
                 pipe.set(f"{self.prefix}final:{event.id}", payload, px=_ms(retention_s))
             pipe.publish(self.channel(event.id), payload)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except RedisError:
+                metrics.REDIS_ERRORS.inc()
+                raise
 
     async def get_final(self, live_id: str) -> Event | None:
         raw = await self._redis.get(f"{self.prefix}final:{live_id}")
@@ -84,7 +102,12 @@ class RedisStore(Store):
     @asynccontextmanager
     async def _subscribe(self, live_id: str) -> AsyncIterator[AsyncIterator[Event]]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.channel(live_id))
+        try:
+            await pubsub.subscribe(self.channel(live_id))
+        except RedisError:
+            metrics.REDIS_ERRORS.inc()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
 
         async def stream() -> AsyncIterator[Event]:
             async for message in pubsub.listen():

@@ -29,6 +29,7 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from relay import metrics
 from relay.video.bitrate import BitrateController, ResendGate
 from relay.video.encoding import (
     MIN_BITRATE_BPS,
@@ -121,6 +122,7 @@ class EncodedStream:
         start_bps: int | None = None,
     ) -> None:
         self.codec = codec
+        self._encoded = metrics.FRAMES_ENCODED.labels(codec)
         self.rate = BitrateController(rung.bitrate_cap_bps, MIN_BITRATE_BPS, start_bps)
         self.encoder = VideoEncoder(codec, self.rate.target_bps)
         self.frames: deque[EncodedFrame] = deque(maxlen=HISTORY)
@@ -289,6 +291,7 @@ class EncodedStream:
                         "%s stream: picture scaled to %.3g (%.0f kbit/s), holding %.0f s",
                         self.codec, scale, self.encoder.bitrate_bps / 1000, self.scaler.hold_s,
                     )  # fmt: skip
+                started = time.monotonic()
                 try:
                     packets = await loop.run_in_executor(
                         self._executor,
@@ -311,6 +314,7 @@ class EncodedStream:
                     self._want_key = True
                     continue
                 self._last_out = time.monotonic()
+                metrics.ENCODE_SECONDS.labels(self.codec).observe(self._last_out - started)
                 self._converged(packets)
                 self.stats.repeats += repeat
                 self._key_in_flight = False
@@ -360,6 +364,7 @@ class EncodedStream:
             self.frames.append(EncodedFrame(packet, self._seq, key, now))
             self.rate.sent(size, now)
             self.stats.frames += 1
+            self._encoded.inc()
             if key:
                 self.stats.keyframes += 1
                 self._last_key_at, self._last_key_bits = now, size * 8
@@ -404,6 +409,8 @@ class PacketTrack(MediaStreamTrack):
         self.skips = 0
         self._resends = ResendGate()
         self._ready = asyncio.Event()
+        self._created_at = time.monotonic()
+        self._first_sent = False
         stream.tracks.add(self)
 
     def wake(self) -> None:
@@ -416,8 +423,16 @@ class PacketTrack(MediaStreamTrack):
             self._ready.clear()
             frame = self.stream.next_for(self)
             if frame is not None:
+                self._count(frame.packet.size)
                 return frame.packet
             await self._ready.wait()
+
+    def _count(self, size: int) -> None:
+        metrics.FRAMES_SENT.inc()
+        metrics.VIDEO_BYTES_SENT.inc(size)
+        if not self._first_sent:
+            self._first_sent = True
+            metrics.FIRST_FRAME_SECONDS.observe(time.monotonic() - self._created_at)
 
     def resync(self) -> None:
         """Start again from a keyframe newer than anything sent so far (an old one would be
@@ -430,15 +445,18 @@ class PacketTrack(MediaStreamTrack):
     def keyframe_wanted(self) -> None:
         """The viewer lost a picture (PLI/FIR)."""
         self.stream.stats.pictures_lost += 1
+        metrics.PICTURE_LOSSES.inc()
         self.resync()
 
     def may_resend(self, seq: int) -> bool:
         """The viewer reported packet ``seq`` lost (NACK): whether to send it again."""
         stream, now = self.stream, time.monotonic()
         stream.stats.nacked += 1
+        metrics.NACKS.inc()
         if not self._resends.allow(seq, RESEND_BYTES, stream.encoder.bitrate_bps, now):
             return False
         stream.charge_resend(now)
+        metrics.RESENT_PACKETS.inc()
         return True
 
     def estimate(self, bps: int) -> None:

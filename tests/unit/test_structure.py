@@ -20,9 +20,9 @@ from relay.events import END_REASONS, Reason
 PACKAGE = Path(relay.__file__).parent
 # Lower layers never import higher ones; the order is the pipeline's (docs/architecture.md).
 LAYERS = [
-    "relay.errors", "relay.tokens", "relay.events", "relay.store", "relay.client",
-    "relay.browser", "relay.video", "relay.webrtc", "relay.control", "relay.sessions",
-    "relay.config", "relay.http", "relay.cli", "relay.testing",
+    "relay.errors", "relay.tokens", "relay.logs", "relay.events", "relay.metrics",
+    "relay.store", "relay.client", "relay.browser", "relay.video", "relay.webrtc",
+    "relay.control", "relay.sessions", "relay.config", "relay.http", "relay.cli", "relay.testing",
 ]  # fmt: skip
 
 
