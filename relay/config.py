@@ -48,6 +48,7 @@ class Settings:
     codec: Codec = "auto"
     chromium: str | None = None
     frame_ancestors: str = "*"
+    whep_origins: tuple[str, ...] = ("*",)
     notify: tuple[Webhook, ...] = ()
     webhook_secret: Secret | None = None
     max_browsers: int = 10
@@ -150,6 +151,19 @@ def _frame_ancestors(raw: str) -> str:
     if "'none'" in sources and len(sources) > 1:
         raise ValueError("'none' cannot be combined with other sources")
     return " ".join(sources)
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|\*")
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """``*`` or comma-separated origins (``https://app.example.com``)."""
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if not origins or not all(_ORIGIN.fullmatch(o) for o in origins):
+        raise ValueError("must be * or comma-separated origins such as https://app.example.com")
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("* cannot be combined with other origins")
+    return origins
 
 
 def _webhooks(raw: str) -> tuple[Webhook, ...]:
@@ -275,6 +289,13 @@ OPTIONS: tuple[Option, ...] = (
         _frame_ancestors,
         "Who may embed the viewer in an iframe: the CSP frame-ancestors list, "
         "e.g. https://app.example.com ('none' forbids embedding).",
+    ),
+    Option(
+        "whep_origins",
+        "RELAY_WHEP_ORIGINS",
+        parse_origins,
+        "Origins whose pages may call the WHEP endpoints (CORS), e.g. https://app.example.com; "
+        "* lets any page play a link it was given (the link is the capability).",
     ),
     Option(
         "max_browsers",

@@ -20,6 +20,7 @@ from relay.browser.pool import BrowserPool
 from relay.config import Settings
 from relay.http import api, cdp_endpoint, observe, viewer
 from relay.http.auth import AccessLogger, security
+from relay.http.cors import cors
 from relay.http.keys import DRAINING, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
@@ -68,7 +69,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) -> web.Application:
-    app = web.Application(middlewares=[security], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[cors, security], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
     app[DRAINING] = asyncio.Event()
@@ -88,6 +89,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_static("/live/assets/", settings.web_dir, append_version=False)
     app.router.add_post("/live/session/{viewer}/whep", viewer.whep_reconnect)
     app.router.add_delete("/live/session/{viewer}", viewer.whep_delete)
+    app.router.add_patch("/live/session/{viewer}", viewer.whep_patch)
     app.router.add_post("/live/session/{viewer}/close", viewer.viewer_beacon)
     app.router.add_post("/live/session/{viewer}/done", viewer.viewer_done)
     app.router.add_post("/live/session/{viewer}/failed", viewer.viewer_failed)

@@ -8,6 +8,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from relay import metrics
 from relay.control.protocol import MAX_REASON_CHARS
@@ -23,7 +24,14 @@ from relay.errors import (
 from relay.events import Reason
 from relay.http.errors import error, error_from
 from relay.http.keys import MANAGER, SETTINGS, VIEWER_HTML
-from relay.webrtc.sdp import MAX_SDP_BYTES, SDP_CONTENT_TYPE
+from relay.webrtc.sdp import (
+    MAX_SDP_BYTES,
+    MAX_TRICKLE_BYTES,
+    SDP_CONTENT_TYPE,
+    TRICKLE_CONTENT_TYPE,
+    ice_credentials,
+    parse_trickle,
+)
 
 LINK_REFUSED = "This link is not valid: links work once and expire.\n"
 MAX_FAIL_BODY_BYTES = 4096
@@ -74,11 +82,23 @@ async def _read_offer(request: web.Request) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _answer(location: str, answer: str, credential: str | None = None) -> web.Response:
-    headers = {"Location": location}
+def _answer(
+    request: web.Request, viewer_id: str, answer: str, credential: str | None = None
+) -> web.Response:
+    """A WHEP answer: the resource (``Location``), its ICE session (``ETag``: what a trickle
+    ``PATCH`` names in ``If-Match``), the ICE servers (``Link``), and for a new viewer its
+    credential for everything after."""
+    headers = CIMultiDict({"Location": _session_url(request, viewer_id), "ETag": _etag(answer)})
     if credential is not None:
         headers["X-Relay-Credential"] = credential
+    for server in request.app[SETTINGS].ice_servers:
+        for value in server.link_values():
+            headers.add("Link", value)
     return web.Response(status=201, text=answer, content_type=SDP_CONTENT_TYPE, headers=headers)
+
+
+def _etag(answer: str) -> str:
+    return f'"{ice_credentials(answer)[0]}"'
 
 
 def _session_url(request: web.Request, viewer_id: str) -> str:
@@ -104,7 +124,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         counted("first", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
     counted("first", "answered").inc()
-    return _answer(_session_url(request, viewer_id), answer, credential)
+    return _answer(request, viewer_id, answer, credential)
 
 
 def _credential(request: web.Request) -> str:
@@ -134,7 +154,31 @@ async def whep_reconnect(request: web.Request) -> web.Response:
         counted("reconnect", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
     counted("reconnect", "answered").inc()
-    return _answer(_session_url(request, viewer_id), answer)
+    return _answer(request, viewer_id, answer)
+
+
+async def whep_patch(request: web.Request) -> web.Response:
+    """WHEP trickle: the viewer's candidates, as an SDP fragment (RFC 8840); 204 once added.
+    An ICE restart (``If-Match: *``) is not supported: the viewer posts a new offer."""
+    if request.content_type != TRICKLE_CONTENT_TYPE:
+        raise web.HTTPUnsupportedMediaType(text=f"send candidates as {TRICKLE_CONTENT_TYPE}\n")
+    if request.headers.get("If-Match", "").strip() == "*":
+        return web.Response(
+            status=501, text="ICE restart is not supported: post a new offer to {resource}/whep\n"
+        )
+    raw = await request.content.read(MAX_TRICKLE_BYTES + 1)
+    if len(raw) > MAX_TRICKLE_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_TRICKLE_BYTES, actual_size=len(raw))
+    try:
+        fragment = parse_trickle(raw.decode("utf-8", "replace"))
+        await request.app[MANAGER].trickle(
+            request.match_info["viewer"], _credential(request), fragment
+        )
+    except (ViewerRefused, SessionGone) as exc:
+        return _viewer_error(exc)
+    except OfferError as exc:
+        return web.Response(status=400, text=f"{exc}\n")
+    return web.Response(status=204)
 
 
 async def _viewer_ends(

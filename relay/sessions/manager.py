@@ -16,6 +16,7 @@ from relay.errors import (
     CDPClosed,
     CDPError,
     LinkRefused,
+    OfferError,
     SessionGone,
     TargetNotFound,
     TargetUnusable,
@@ -29,7 +30,7 @@ from relay.sessions.settings import SessionSettings
 from relay.sessions.watchers import Spectator
 from relay.sessions.webhooks import WebhookSender
 from relay.store.base import Store
-from relay.webrtc.sdp import codecs_for
+from relay.webrtc.sdp import TrickleFragment, codecs_for
 
 log = logging.getLogger(__name__)
 VIEWER_MEMORY_S = 600.0  # how long a viewer coming back after the end still learns why
@@ -201,6 +202,25 @@ class LiveManager:
             raise SessionGone(session.reason)
         session.bind_logs()
         return session, spectator
+
+    async def trickle(self, viewer_id: str, credential: str, fragment: TrickleFragment) -> None:
+        """Add a viewer's trickled candidates (WHEP ``PATCH``). The viewer proves itself with
+        its credential, or with the ICE password of its offer (a WHEP player knows no more)."""
+        session = self._by_viewer.get(viewer_id)
+        if session is None:
+            raise ViewerRefused
+        peer = session.peer_of(viewer_id)
+        if not peer or not peer.owns_ice(fragment.ufrag, fragment.pwd):
+            self.viewer_session(viewer_id, credential)  # refuses a wrong credential
+            if peer is None:
+                raise ViewerRefused
+            raise OfferError(
+                "the fragment's ICE credentials are not this connection's: "
+                "an ICE restart is not supported (post a new offer instead)"
+            )
+        if session.ended:
+            raise SessionGone(session.reason)
+        await peer.add_candidates(fragment.candidates)
 
     async def reconnect(self, viewer_id: str, credential: str, offer: str) -> str:
         session, spectator = self.viewer_session(viewer_id, credential)

@@ -114,6 +114,13 @@ class LiveSession:
         """Every viewer id this session handed out, the controller's and the watchers'."""
         return [v for v in (self.controller.viewer_id, *self.watchers.by_id) if v]
 
+    def peer_of(self, viewer_id: str) -> ViewerPeer | None:
+        """The connection of a viewer of this session now, if it has one."""
+        if viewer_id == self.controller.viewer_id:
+            return self.controller.peer
+        spectator = self.watchers.by_id.get(viewer_id)
+        return spectator.peer if spectator is not None else None
+
     def state(self) -> dict[str, Any]:
         life = self.life
         return {

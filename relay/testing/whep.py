@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from multidict import CIMultiDict
 from yarl import URL
 
 from relay.webrtc import aiortc_compat
@@ -34,6 +35,7 @@ class WhepReceiver:
         self.messages: list[dict[str, Any]] = []
         self.resource: str | None = None
         self.credential: str | None = None
+        self.answer_headers: CIMultiDict[str] = CIMultiDict()
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def connect(self, http: aiohttp.ClientSession) -> None:
@@ -53,6 +55,7 @@ class WhepReceiver:
                 raise RuntimeError(f"offer refused: {resp.status} {text.strip()}")
             self.resource = str(resp.url.join(URL(resp.headers["Location"])))
             self.credential = resp.headers.get("X-Relay-Credential")
+            self.answer_headers = resp.headers.copy()
         await self.pc.setRemoteDescription(RTCSessionDescription(text, "answer"))
 
     def _on_track(self, track: Any) -> None:

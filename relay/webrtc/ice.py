@@ -25,6 +25,20 @@ class IceServer:
             out["credential"] = self.credential.value
         return out
 
+    def link_values(self) -> list[str]:
+        """This server as WHEP ``Link`` header values (RFC 9725 section 4.6), one per URL."""
+        params = ""
+        if self.username is not None and self.credential is not None:
+            params = (
+                f'; username="{_quoted(self.username)}"'
+                f'; credential="{_quoted(self.credential.value)}"; credential-type="password"'
+            )
+        return [f'<{url}>; rel="ice-server"{params}' for url in self.urls]
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
 
 def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
     """Parse the JSON browsers take: ``[{"urls": ..., "username": ..., "credential": ...}]``."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
@@ -35,7 +36,7 @@ from relay.video.session_video import SessionVideo
 from relay.webrtc import aiortc_compat, playout
 from relay.webrtc.flood import FloodGate
 from relay.webrtc.ice import IceServer, rtc_configuration
-from relay.webrtc.sdp import defer_mdns_candidates
+from relay.webrtc.sdp import defer_mdns_candidates, ice_credentials
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ViewerPeer:
         self.gate = FloodGate()  # the session decides what a flood costs
         self.kicked = False  # disconnected by the session: its messages are no longer read
         self._resolving: asyncio.Task[None] | None = None
+        self._remote_ice = ("", "")
         self._on_message = on_message
         self._on_lost = on_lost
         self.pc.on("datachannel", self._on_datachannel)
@@ -95,6 +97,7 @@ class ViewerPeer:
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(_capabilities(codecs))
         _route_rtcp(transceiver.sender, track)
+        self._remote_ice = ice_credentials(offer_sdp)
         offer_now, later = defer_mdns_candidates(offer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_now, "offer"))
         answer = await self.pc.createAnswer()
@@ -105,7 +108,7 @@ class ViewerPeer:
         if self.codec is None or self.codec.upper() != codecs[0]:
             raise OfferError(f"negotiated {self.codec} instead of {codecs[0]}")
         if later:
-            self._resolving = asyncio.create_task(self._add_later(later))
+            self._resolving = asyncio.create_task(self.add_candidates(later))
         ext_id = playout.offered_id(offer_sdp)
         if ext_id is not None:
             answered = playout.add_to_answer(sdp, ext_id)
@@ -114,9 +117,19 @@ class ViewerPeer:
                 sdp = answered
         return sdp
 
-    async def _add_later(self, candidates: list[tuple[str, str]]) -> None:
-        """The viewer's mDNS candidates, resolved after the answer has gone (see
-        ``defer_mdns_candidates``); one that cannot be resolved is simply not used."""
+    def owns_ice(self, ufrag: str, pwd: str) -> bool:
+        """Whether these are the ICE credentials of the viewer's offer: only the viewer and
+        the relay know the password, so a trickle fragment carrying it comes from the viewer."""
+        want_ufrag, want_pwd = self._remote_ice
+        return bool(want_pwd) and (
+            hmac.compare_digest(ufrag.encode(), want_ufrag.encode())
+            & hmac.compare_digest(pwd.encode(), want_pwd.encode())
+        )
+
+    async def add_candidates(self, candidates: Sequence[tuple[str, str]]) -> None:
+        """Candidates of the viewer as (mid, ``candidate:...``): its mDNS candidates, resolved
+        after the answer has gone (see ``defer_mdns_candidates``), or trickled by WHEP
+        ``PATCH``. One that cannot be used (malformed, unresolvable) is simply not used."""
         for mid, line in candidates:
             try:
                 candidate = candidate_from_sdp(line.split(":", 1)[1])
@@ -131,6 +144,10 @@ class ViewerPeer:
         yet); False once the peer closes or ``current()`` says it was replaced."""
         await asyncio.sleep(idle_s)  # room for ICE, DTLS and the data channel to come up
         while current() and not self.closed:
+            if self.channel is None and self.pc.connectionState == "connected":
+                # A WHEP player with no data channel (a third-party client): it sends no
+                # heartbeats, and ICE consent checks say whether it is still there.
+                self.last_seen = time.monotonic()
             if time.monotonic() - self.last_seen > idle_s:
                 return True
             await asyncio.sleep(min(1.0, idle_s / 4))

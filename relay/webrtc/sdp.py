@@ -3,6 +3,7 @@ with. Pure code; the limits here are what a WHEP offer may carry."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from aiortc.sdp import SessionDescription
@@ -84,3 +85,58 @@ def defer_mdns_candidates(offer: str) -> tuple[str, list[tuple[str, str]]]:
     if not deferred:
         return offer, []
     return "\r\n".join(kept) + "\r\n", deferred
+
+
+TRICKLE_CONTENT_TYPE = "application/trickle-ice-sdpfrag"
+MAX_TRICKLE_BYTES = 16 * 1024
+MAX_TRICKLE_CANDIDATES = 64
+
+
+@dataclass(frozen=True)
+class TrickleFragment:
+    """A WHEP ``PATCH`` body (RFC 8840's SDP fragment): the ICE credentials it names and its
+    candidates as (mid, ``candidate:...``)."""
+
+    ufrag: str
+    pwd: str
+    candidates: tuple[tuple[str, str], ...]
+
+
+def parse_trickle(text: str) -> TrickleFragment:
+    """Parse a trickle fragment; raises ``OfferError`` for anything that is not one."""
+    if len(text.encode()) > MAX_TRICKLE_BYTES:
+        raise OfferError("the fragment is too large")
+    ufrag = pwd = mid = ""
+    candidates: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("a=ice-ufrag:"):
+            ufrag = line[len("a=ice-ufrag:") :]
+        elif line.startswith("a=ice-pwd:"):
+            pwd = line[len("a=ice-pwd:") :]
+        elif line.startswith("m="):
+            mid = ""
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :]
+        elif line.startswith("a=candidate:"):
+            if len(line.split()) < 8:
+                raise OfferError("a candidate line is malformed")
+            candidates.append((mid, line[len("a=") :]))
+        elif line and not line.startswith(("a=", "m=", "c=")):
+            raise OfferError("not an SDP fragment")
+    if not ufrag or not pwd:
+        raise OfferError("the fragment lacks a=ice-ufrag and a=ice-pwd")
+    if len(candidates) > MAX_TRICKLE_CANDIDATES:
+        raise OfferError(f"at most {MAX_TRICKLE_CANDIDATES} candidates per fragment")
+    return TrickleFragment(ufrag, pwd, tuple(candidates))
+
+
+def ice_credentials(sdp: str) -> tuple[str, str]:
+    """The (ufrag, pwd) of an SDP's first media section that has them, or empty strings."""
+    ufrag = pwd = ""
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:") and not ufrag:
+            ufrag = line[len("a=ice-ufrag:") :].strip()
+        elif line.startswith("a=ice-pwd:") and not pwd:
+            pwd = line[len("a=ice-pwd:") :].strip()
+    return ufrag, pwd
