@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: help deps test-deps chromium turbojpeg redis x11-tools node-deps net-tools demo serve test lint format bench clean
+.PHONY: help deps test-deps chromium turbojpeg redis x11-tools node-deps net-tools servers demo serve test lint format bench clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo (prints a one-time link)"
@@ -58,6 +58,7 @@ lint: test-deps
 	$(BIN)/ruff check relay tests benchmarks
 	$(BIN)/ruff format --check relay tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/hadolint deploy/Dockerfile
 
 format: test-deps
 	$(BIN)/ruff format relay tests benchmarks
@@ -77,13 +78,20 @@ x11-tools:
 	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v xclip >/dev/null \
 	  || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xvfb xdotool xclip; }
 
-test: test-deps chromium turbojpeg redis x11-tools node-deps lint
+test: test-deps chromium turbojpeg redis x11-tools node-deps net-tools servers lint
 	$(BIN)/pytest $(ARGS)
 
 # Slow and lossy links for the benchmarks: tc (tbf) from iproute2, random loss from nftables.
 net-tools:
 	@command -v tc >/dev/null && command -v nft >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2 nftables; }
+
+# The real servers of the deployment tests: coturn (TURN over UDP, TCP and TLS, with openssl
+# for its test certificate) and nginx (the reverse proxy in deploy/nginx.conf).
+servers:
+	@command -v turnserver >/dev/null && command -v nginx >/dev/null && command -v openssl >/dev/null \
+	  || { $(SUDO) apt-get update -qq && \
+	       DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn nginx-light openssl; }
 
 # Every scenario, three pipelines; rewrites the table in benchmarks/README.md (~20 min).
 # The slow-link runs need root for a network namespace; without it those rows say skipped.

@@ -21,7 +21,8 @@ from relay.logs import LogFormat
 from relay.sessions.settings import SessionSettings
 from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.tokens import Secret
-from relay.webrtc.ice import IceServer, parse_ice_servers
+from relay.webrtc.ice import IcePolicy, IceServer, parse_ice_servers, parse_turn_urls
+from relay.webrtc.network import IceNetwork, parse_addresses, parse_port_range, parse_public_ip
 from relay.webrtc.sdp import CODECS, Codec
 
 # The viewer ships inside the package (package data), so an installed wheel serves it too.
@@ -45,6 +46,13 @@ class Settings:
     viewer_idle_s: float = 6.0
     result_retention_s: float = 3600.0
     ice_servers: tuple[IceServer, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: Secret | None = None
+    turn_ttl_s: float = 3600.0
+    turn_for_relay: bool = False
+    ice_port_range: tuple[int, int] | None = None
+    ice_addresses: tuple[str, ...] = ()
+    ice_public_ip: str | None = None
     codec: Codec = "auto"
     chromium: str | None = None
     frame_ancestors: str = "*"
@@ -65,6 +73,17 @@ class Settings:
             return self.public_base_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def ice(self) -> IcePolicy:
+        return IcePolicy(
+            self.ice_servers, self.turn_urls, self.turn_secret, self.turn_ttl_s,
+            self.turn_for_relay,
+        )  # fmt: skip
+
+    @property
+    def network(self) -> IceNetwork:
+        return IceNetwork(self.ice_port_range, self.ice_addresses, self.ice_public_ip)
 
     @property
     def sessions(self) -> SessionSettings:
@@ -120,6 +139,13 @@ def _codec(raw: str) -> Codec:
     if raw not in CODECS:
         raise ValueError(f"must be one of {', '.join(CODECS)}")
     return raw
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError("must be true or false")
+    return value in ("1", "true", "yes", "on")
 
 
 def _optional_port(raw: str) -> int | None:
@@ -272,6 +298,55 @@ OPTIONS: tuple[Option, ...] = (
         secret=True,
     ),
     Option(
+        "turn_urls",
+        "RELAY_TURN_URLS",
+        parse_turn_urls,
+        "Comma-separated URLs of a TURN service with TURN REST credentials (coturn's "
+        "use-auth-secret), e.g. turn:turn.example:3478?transport=udp,turns:turn.example:5349?"
+        "transport=tcp. Each viewer gets credentials of its own, minted with RELAY_TURN_SECRET.",
+    ),
+    Option(
+        "turn_secret",
+        "RELAY_TURN_SECRET",
+        _optional_secret,
+        "The TURN server's static-auth-secret, which signs the credentials viewers get.",
+        secret=True,
+    ),
+    Option(
+        "turn_ttl_s",
+        "RELAY_TURN_TTL_S",
+        _positive(float),
+        "Seconds a viewer's minted TURN credentials stay valid (a reconnect gets new ones).",
+    ),
+    Option(
+        "turn_for_relay",
+        "RELAY_TURN_FOR_RELAY",
+        _bool,
+        "The relay gathers relayed candidates on TURN too (its own allocation per viewer). "
+        "Only for a relay that viewers cannot reach directly; off, viewers' allocations suffice.",
+    ),
+    Option(
+        "ice_port_range",
+        "RELAY_ICE_PORT_RANGE",
+        parse_port_range,
+        "UDP ports of the relay's media, e.g. 40000-40100: one port per viewer and gathered "
+        "address. Default: any free port.",
+    ),
+    Option(
+        "ice_addresses",
+        "RELAY_ICE_ADDRESSES",
+        parse_addresses,
+        "Comma-separated IP addresses or interface names (eth0) to offer media on. Default: "
+        "every address of the machine.",
+    ),
+    Option(
+        "ice_public_ip",
+        "RELAY_ICE_PUBLIC_IP",
+        parse_public_ip,
+        "The public IPv4 address of a host behind 1:1 NAT (a cloud VM): announced with each "
+        "media port, which the NAT must forward unchanged (use RELAY_ICE_PORT_RANGE).",
+    ),
+    Option(
         "codec",
         "RELAY_CODEC",
         _codec,
@@ -374,7 +449,10 @@ def load_settings(
             shown = "(hidden)" if opt.secret else repr(raw)
             raise ConfigError(f"{source}={shown}: {exc}") from None
     known = {f.name for f in fields(Settings)}
-    return replace(Settings(), **{k: v for k, v in values.items() if k in known})
+    settings = replace(Settings(), **{k: v for k, v in values.items() if k in known})
+    if bool(settings.turn_urls) != (settings.turn_secret is not None):
+        raise ConfigError("RELAY_TURN_URLS and RELAY_TURN_SECRET go together: set both or neither")
+    return settings
 
 
 def reference_table() -> str:

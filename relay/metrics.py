@@ -27,6 +27,7 @@ __all__ = [
     "REGISTRY",
     "RESENT_PACKETS",
     "VIDEO_BYTES_SENT",
+    "VIEWER_ICE_ERRORS",
     "WEBHOOK_DELIVERIES",
     "WHEP_OFFERS",
 ]
@@ -101,6 +102,13 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook requests by result (delivered; retried: an attempt failed and another follows; "
     "failed: given up).",
     ["result"],
+    registry=REGISTRY,
+)
+VIEWER_ICE_ERRORS = Counter(
+    "live_relay_viewer_ice_errors",
+    "STUN/TURN errors viewers' browsers reported while gathering, by code (401: TURN "
+    "credentials refused; 701: server unreachable).",
+    ["code"],
     registry=REGISTRY,
 )
 REDIS_ERRORS = Counter(

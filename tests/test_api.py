@@ -111,7 +111,7 @@ async def test_viewer_page_headers(relay: RunningServer) -> None:
             assert resp.headers["Cache-Control"] == "no-store"
             assert "frame-ancestors" in resp.headers["Content-Security-Policy"]
             html = await resp.text()
-    assert '"iceServers": []' in html
+    assert '"iceConfig": false' in html
 
 
 def test_no_keys_means_loopback_only() -> None:
@@ -130,14 +130,18 @@ async def test_server_refuses_public_bind_without_keys(start_relay: StartRelay) 
         await start_relay(host="0.0.0.0")
 
 
-async def test_configured_ice_servers_reach_the_viewer_page(start_relay: StartRelay) -> None:
+async def test_configured_ice_servers_stay_out_of_the_viewer_page(
+    start_relay: StartRelay,
+) -> None:
     servers = parse_ice_servers(
-        '[{"urls": "turn:turn.example:3478", "username": "u", "credential": "p"}]'
+        '[{"urls": "turn:turn.example:3478", "username": "u", "credential": "secret-p"}]'
     )
     relay = await start_relay(ice_servers=servers)
     status, html = await call(relay, "GET", "/live/" + "a" * 43)
-    assert status == 200
-    assert '"urls": ["turn:turn.example:3478"]' in html and '"credential": "p"' in html
+    assert status == 200 and '"iceConfig": true' in html  # fetched with the link instead
+    assert "turn.example" not in html and "secret-p" not in html
+    _, plain = await call(await start_relay(), "GET", "/live/" + "a" * 43)
+    assert '"iceConfig": false' in plain  # no servers: the offer starts without a request
 
 
 async def test_frame_ancestors_setting_reaches_the_csp(start_relay: StartRelay) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import glob
 import logging
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,18 +92,43 @@ def find_chromium(explicit: str | None = None) -> str:
     )
 
 
+@functools.cache
+def sandbox_usable() -> bool:
+    """Whether Chromium's sandbox can run here. As root Chromium refuses it. As another user
+    it needs unprivileged user namespaces (Debian's Chromium has no setuid helper), which
+    container runtimes' default seccomp profiles forbid: then Chromium runs without it, and
+    the relay says so once (docs/deploy.md: how to allow them)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return False
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return True  # nothing to test with: let Chromium try, and say if it fails
+    try:
+        ok = subprocess.run([unshare, "--user", "true"], capture_output=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        ok = None
+    if ok is None or ok.returncode != 0:
+        log.warning(
+            "Chromium's sandbox needs unprivileged user namespaces, which are not allowed here: "
+            "managed browsers run without it (allow them to keep it: see docs/deploy.md)"
+        )
+        return False
+    return True
+
+
 def chromium_args(
     port: int = 0,
     user_data_dir: str | None = None,
     headless: bool = True,
     window: tuple[int, int] = (1280, 720),
     extra: tuple[str, ...] = (),
+    sandbox: bool = True,
 ) -> list[str]:
     args = [f"--remote-debugging-port={port}", "--remote-debugging-address=127.0.0.1"]
     if headless:
         args += ["--headless=new", "--disable-gpu", "--hide-scrollbars", "--mute-audio"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to start as root with its sandbox on
+    if not sandbox:
+        args.append("--no-sandbox")
     if user_data_dir:
         args.append(f"--user-data-dir={user_data_dir}")
     args += [*QUIET_FLAGS, f"--window-size={window[0]},{window[1]}", *extra]
@@ -148,7 +175,8 @@ async def launch_chromium(
 ) -> Chromium:
     path = find_chromium(executable)
     profile = tempfile.mkdtemp(prefix="live-relay-chromium-")
-    args = [*chromium_args(0, profile, headless, window, extra_args), start_url]
+    sandbox = await asyncio.to_thread(sandbox_usable)
+    args = [*chromium_args(0, profile, headless, window, extra_args, sandbox), start_url]
     proc = await asyncio.create_subprocess_exec(
         path,
         *args,

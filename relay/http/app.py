@@ -18,12 +18,13 @@ from aiohttp import web
 
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.http import api, cdp_endpoint, observe, viewer
+from relay.http import api, cdp_endpoint, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
 from relay.http.keys import DRAINING, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
+from relay.webrtc import aioice_compat
 
 __all__ = ["MANAGER", "SETTINGS", "STORE", "RunningServer", "create_app", "start_server"]
 
@@ -31,7 +32,9 @@ __all__ = ["MANAGER", "SETTINGS", "STORE", "RunningServer", "create_app", "start
 def _viewer_html(settings: Settings) -> str:
     html = (settings.web_dir / "index.html").read_text()
     config = {
-        "iceServers": [s.to_browser() for s in settings.ice_servers],
+        # STUN/TURN servers are fetched with the link (GET /live/{token}/config): never in
+        # the page, which anyone can load, and TURN credentials are minted per viewer.
+        "iceConfig": settings.ice.viewers_need_servers,
         # The viewer's words, in every language it speaks: in the page, so no extra request.
         "messages": json.loads((settings.web_dir / "messages.json").read_text()),
     }
@@ -69,6 +72,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) -> web.Application:
+    aioice_compat.install()  # RELAY_ICE_PORT_RANGE and friends (relay.webrtc.network)
     app = web.Application(middlewares=[cors, security], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
@@ -81,6 +85,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
         app.router.add_get(path, cdp_endpoint.connect)
     app.router.add_get("/json/version", cdp_endpoint.json_version)
     app.router.add_get("/json/version/", cdp_endpoint.json_version)
+    app.router.add_get("/api/openapi.json", openapi.openapi_json)
     app.router.add_post("/api/live", api.create_live)
     app.router.add_get("/api/live/{id}", api.get_live)
     app.router.add_delete("/api/live/{id}", api.delete_live)
@@ -93,6 +98,8 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_post("/live/session/{viewer}/close", viewer.viewer_beacon)
     app.router.add_post("/live/session/{viewer}/done", viewer.viewer_done)
     app.router.add_post("/live/session/{viewer}/failed", viewer.viewer_failed)
+    app.router.add_get("/live/session/{viewer}/config", viewer.reconnect_config)
+    app.router.add_get("/live/{token}/config", viewer.viewer_config)
     app.router.add_get("/live/", viewer.viewer_page)
     app.router.add_get("/live/{token}", viewer.viewer_page)
     app.router.add_post("/live/{token}/whep", viewer.whep_offer)

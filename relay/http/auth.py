@@ -13,6 +13,7 @@ from relay import tokens
 from relay.http.keys import SETTINGS
 from relay.tokens import Secret
 
+PUBLIC_API_DOC = "/api/openapi.json"  # the API's reference is no secret
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -50,7 +51,7 @@ def key_refused(request: web.Request) -> web.Response | None:
 
 @web.middleware
 async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and request.path != PUBLIC_API_DOC:
         refused = key_refused(request)
         if refused is not None:
             return refused

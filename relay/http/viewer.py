@@ -4,6 +4,8 @@ one-time link, reconnect and goodbye with the viewer's credential, Done and Can'
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from relay.errors import (
 from relay.events import Reason
 from relay.http.errors import error, error_from
 from relay.http.keys import MANAGER, SETTINGS, VIEWER_HTML
+from relay.webrtc.ice import IceError, parse_ice_errors
 from relay.webrtc.sdp import (
     MAX_SDP_BYTES,
     MAX_TRICKLE_BYTES,
@@ -33,6 +36,10 @@ from relay.webrtc.sdp import (
     parse_trickle,
 )
 
+log = logging.getLogger(__name__)
+ICE_ERRORS_HEADER = "X-Relay-Ice-Errors"
+ICE_ERROR_LOG_S = 60.0
+_logged_ice_errors: dict[IceError, float] = {}
 LINK_REFUSED = "This link is not valid: links work once and expire.\n"
 MAX_FAIL_BODY_BYTES = 4096
 
@@ -91,7 +98,7 @@ def _answer(
     headers = CIMultiDict({"Location": _session_url(request, viewer_id), "ETag": _etag(answer)})
     if credential is not None:
         headers["X-Relay-Credential"] = credential
-    for server in request.app[SETTINGS].ice_servers:
+    for server in request.app[SETTINGS].ice.for_viewer(viewer_id, time.time()):
         for value in server.link_values():
             headers.add("Link", value)
     return web.Response(status=201, text=answer, content_type=SDP_CONTENT_TYPE, headers=headers)
@@ -105,6 +112,47 @@ def _session_url(request: web.Request, viewer_id: str) -> str:
     # Under the public base URL's path, so the relay works behind a path prefix.
     prefix = urlsplit(request.app[SETTINGS].base_url).path.rstrip("/")
     return f"{prefix}/live/session/{viewer_id}"
+
+
+def _ice_config(request: web.Request, who: str) -> web.Response:
+    servers = request.app[SETTINGS].ice.for_viewer(who, time.time())
+    return web.json_response({"iceServers": [s.to_browser() for s in servers]})
+
+
+async def viewer_config(request: web.Request) -> web.Response:
+    """The ICE servers for a link's first offer (TURN credentials of its own): only for a link
+    that an offer could still spend, so the page itself never carries them."""
+    live_id = request.app[MANAGER].link_session(request.match_info["token"])
+    if live_id is None:
+        return web.Response(status=404, text=LINK_REFUSED)
+    return _ice_config(request, live_id)
+
+
+async def reconnect_config(request: web.Request) -> web.Response:
+    """Fresh ICE servers for a viewer's reconnection (its credential): minted credentials
+    expire, a session may outlive them."""
+    viewer_id = request.match_info["viewer"]
+    try:
+        request.app[MANAGER].viewer_session(viewer_id, _credential(request))
+    except (ViewerRefused, SessionGone) as exc:
+        return _viewer_error(exc)
+    return _ice_config(request, viewer_id)
+
+
+def _log_ice_errors(request: web.Request, viewer_id: str) -> None:
+    """What the viewer's browser reported of its STUN/TURN servers while gathering (a 401: its
+    TURN credentials were refused): the relay cannot see it otherwise. One line per problem
+    and minute."""
+    raw = request.headers.get(ICE_ERRORS_HEADER, "")
+    now = time.monotonic()
+    for problem in parse_ice_errors(raw[:2048]):
+        metrics.VIEWER_ICE_ERRORS.labels(str(problem.code)).inc()
+        if now - _logged_ice_errors.get(problem, -1e9) < ICE_ERROR_LOG_S:
+            continue
+        if len(_logged_ice_errors) > 256:
+            _logged_ice_errors.clear()
+        _logged_ice_errors[problem] = now
+        log.warning("viewer %s: %s", viewer_id, problem.describe())
 
 
 async def whep_offer(request: web.Request) -> web.Response:
@@ -124,6 +172,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         counted("first", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
     counted("first", "answered").inc()
+    _log_ice_errors(request, viewer_id)
     return _answer(request, viewer_id, answer, credential)
 
 
@@ -154,6 +203,7 @@ async def whep_reconnect(request: web.Request) -> web.Response:
         counted("reconnect", "unavailable").inc()
         return web.Response(status=503, text="the page cannot be shown right now\n")
     counted("reconnect", "answered").inc()
+    _log_ice_errors(request, viewer_id)
     return _answer(request, viewer_id, answer)
 
 

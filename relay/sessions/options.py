@@ -57,7 +57,7 @@ class LiveOptions:
         }
 
 
-_KNOWN = {
+LIVE_OPTION_NAMES = {
     "browserWSEndpoint",
     "targetId",
     "quality",
@@ -144,7 +144,7 @@ def check_unknown(body: Any, known: set[str], what: str) -> dict[str, Any]:
 
 def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
     """``POST /api/live``: the browser and target, then the viewing options."""
-    body = check_unknown(body, _KNOWN, "the request body")
+    body = check_unknown(body, LIVE_OPTION_NAMES, "the request body")
     endpoint = body.get("browserWSEndpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise OptionsError("browserWSEndpoint is required: the browser's ws:// or http:// URL")

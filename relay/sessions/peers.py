@@ -8,6 +8,7 @@ while the session ended is hung up rather than kept.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 
 from relay.control import protocol
@@ -16,7 +17,8 @@ from relay.events import Reason
 from relay.sessions.lifecycle import Lifecycle
 from relay.sessions.page import ShownPage, Spawn
 from relay.video.encoding import CodecName
-from relay.webrtc.ice import IceServer
+from relay.webrtc.ice import IcePolicy
+from relay.webrtc.network import IceNetwork
 from relay.webrtc.peer import ViewerPeer
 
 OnMessage = Callable[[ViewerPeer, str | bytes], None]
@@ -29,12 +31,13 @@ class PeerPool:
         self,
         page: ShownPage,
         life: Lifecycle,
-        ice_servers: tuple[IceServer, ...],
+        ice: IcePolicy,
+        network: IceNetwork,
         idle_s: float,
         spawn: Spawn,
     ) -> None:
         self.page, self.life = page, life
-        self.ice_servers, self.idle_s = ice_servers, idle_s
+        self.ice, self.network, self.idle_s = ice, network, idle_s
         self.spawn = spawn
 
     def _check_running(self) -> None:
@@ -50,7 +53,8 @@ class PeerPool:
     ) -> tuple[ViewerPeer, str]:
         """A new peer and its answer to ``offer``, holding a share of the screencast."""
         self._check_running()
-        peer = ViewerPeer(self.page.video, self.ice_servers, on_message, on_lost)
+        servers = self.ice.for_relay(time.time())
+        peer = ViewerPeer(self.page.video, servers, on_message, on_lost, self.network)
         try:
             await self.page.screencast.acquire()  # frames start while ICE and DTLS run
         except BaseException:

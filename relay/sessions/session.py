@@ -67,7 +67,12 @@ class LiveSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.page = ShownPage(conn, target, options, self._spawn, self._on_view, tag)
         self.pool = PeerPool(
-            self.page, self.life, settings.ice_servers, settings.viewer_idle_s, self._spawn
+            self.page,
+            self.life,
+            settings.ice,
+            settings.network,
+            settings.viewer_idle_s,
+            self._spawn,
         )
         self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from relay.sessions.webhooks import Webhook
 from relay.tokens import Secret
-from relay.webrtc.ice import IceServer
+from relay.webrtc.ice import IcePolicy
+from relay.webrtc.network import IceNetwork
 from relay.webrtc.sdp import Codec
 
 
@@ -21,7 +22,8 @@ class SessionSettings:
     max_session_s: float
     viewer_idle_s: float
     result_retention_s: float
-    ice_servers: tuple[IceServer, ...]
+    ice: IcePolicy
+    network: IceNetwork
     codec: Codec
     notify: tuple[Webhook, ...]
     webhook_secret: Secret | None

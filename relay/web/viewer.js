@@ -319,7 +319,9 @@ function showInstructions(text) {
 // one while this module was still loading, every later one on request.
 function takeOffer() {
   const early = window.liveRelayOffer;
-  const offer = early.first || early.start(config.iceServers || []);
+  const again = config.iceConfig && resource !== null;
+  const request = again ? { url: `${resource}/config`, headers: { Authorization: `Bearer ${credential}` } } : null;
+  const offer = early.first || early.start(config.iceConfig && !again ? { url: `${encodeURIComponent(token)}/config` } : request);
   early.first = null;
   return offer;
 }
@@ -386,7 +388,7 @@ function onChannelMessage(event) {
 }
 
 async function connect() {
-  const { pc, channel, ready } = takeOffer();
+  const { pc, channel, ready, iceErrors } = takeOffer();
   viewer.pc = pc;
   viewer.channel = channel;
   files.reset();
@@ -435,6 +437,7 @@ async function connect() {
   const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
   const headers = { "Content-Type": "application/sdp" };
   if (!first) headers.Authorization = `Bearer ${credential}`;
+  if (iceErrors && iceErrors.length) headers["X-Relay-Ice-Errors"] = iceErrors.join(", ");
   const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
   if (response.status === 201) {
     if (first) {

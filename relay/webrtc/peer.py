@@ -33,9 +33,10 @@ from relay.errors import OfferError
 from relay.video.encoding import CodecName
 from relay.video.fanout import PacketTrack
 from relay.video.session_video import SessionVideo
-from relay.webrtc import aiortc_compat, playout
+from relay.webrtc import aioice_compat, aiortc_compat, playout
 from relay.webrtc.flood import FloodGate
 from relay.webrtc.ice import IceServer, rtc_configuration
+from relay.webrtc.network import IceNetwork
 from relay.webrtc.sdp import defer_mdns_candidates, ice_credentials
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,10 @@ class ViewerPeer:
         ice_servers: tuple[IceServer, ...],
         on_message: Callable[[ViewerPeer, str | bytes], None],
         on_lost: Callable[[ViewerPeer], None],
+        network: IceNetwork | None = None,
     ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.network = network
         self.video = video
         self.track: PacketTrack | None = None
         self.channel: RTCDataChannel | None = None
@@ -98,6 +101,7 @@ class ViewerPeer:
         transceiver.setCodecPreferences(_capabilities(codecs))
         _route_rtcp(transceiver.sender, track)
         self._remote_ice = ice_credentials(offer_sdp)
+        aioice_compat.ICE_NETWORK.set(self.network)  # read while this task gathers
         offer_now, later = defer_mdns_candidates(offer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_now, "offer"))
         answer = await self.pc.createAnswer()

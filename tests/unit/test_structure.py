@@ -158,3 +158,10 @@ async def test_the_aiortc_members_we_adapt_are_there() -> None:
 @pytest.mark.parametrize("name", ["index.html", "viewer.js", "input.js", "viewer.css"])
 def test_the_viewer_ships_in_the_package(name: str) -> None:
     assert (PACKAGE / "web" / name).is_file()
+
+
+def test_the_aioice_members_we_adapt_are_there() -> None:
+    from relay.webrtc import aioice_compat
+
+    missing = aioice_compat.missing_members()
+    assert missing == [], f"aioice moved {missing}: adapt relay/webrtc/aioice_compat.py"
