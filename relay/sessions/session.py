@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from relay import metrics
@@ -411,18 +411,18 @@ class LiveSession:
             if task is not me:
                 task.cancel()
         peer, dispatcher = self.controller.take()
-        # Each step on its own: whatever fails, the outcome below is still published.
-        for step in (
-            self.pool.goodbye([peer] if peer is not None else [], reason),
-            self.watchers.close(reason),
-            dispatcher.close() if dispatcher is not None else None,
-            self.assist.stop(),
-            self.page.close(),
-        ):
-            if step is None:
-                continue
+        # Each step on its own: whatever fails, the outcome below is still published. Made
+        # when its turn comes, so a teardown cut short leaves no coroutine unawaited.
+        steps: tuple[Callable[[], Awaitable[Any]], ...] = (
+            lambda: self.pool.goodbye([peer] if peer is not None else [], reason),
+            lambda: self.watchers.close(reason),
+            lambda: dispatcher.close() if dispatcher is not None else asyncio.sleep(0),
+            self.assist.stop,
+            self.page.close,
+        )
+        for step in steps:
             try:
-                await step
+                await step()
             except Exception:
                 log.exception("live %s: clean-up step failed", self.id)
         self._on_ended(self)
