@@ -16,12 +16,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.http import api, cdp_endpoint, observe, openapi, viewer
+from relay.http import api, cdp_endpoint, cloudflare, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
-from relay.http.keys import DRAINING, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
+from relay.http.keys import DRAINING, KEPT, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
 from relay.webrtc import aioice_compat
@@ -63,9 +64,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[MANAGER] = LiveManager(settings.sessions, store, http)
     app[POOL] = BrowserPool(settings.max_browsers, settings.max_queued)
+    app[KEPT] = KeptBrowsers(app[POOL], settings.browser_timeout_ms / 1000)
     try:
         yield
     finally:
+        await app[KEPT].close_all()
         await app[MANAGER].close()
         await http.close()
         await store.close()
@@ -83,6 +86,10 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_get("/metrics", observe.metrics_handler)
     for path in ("/", "/chromium", "/chrome"):
         app.router.add_get(path, cdp_endpoint.connect)
+    app.router.add_get(cloudflare.PREFIX, cloudflare.connect_new)
+    app.router.add_post(cloudflare.PREFIX, cloudflare.create_browser)
+    app.router.add_get(cloudflare.PREFIX + "/{browser}", cloudflare.connect_kept)
+    app.router.add_get(cloudflare.PREFIX + "/{browser}/json/list", cloudflare.list_targets)
     app.router.add_get("/json/version", cdp_endpoint.json_version)
     app.router.add_get("/json/version/", cdp_endpoint.json_version)
     app.router.add_get("/api/openapi.json", openapi.openapi_json)

@@ -24,6 +24,7 @@ from relay.browser.chromium import Chromium, launch_chromium
 from relay.browser.pool import BrowserPool
 from relay.errors import CDPParamsError, ConnectError, PoolFull, PoolTimeout, RelayError
 from relay.http.auth import key_refused
+from relay.http.cdp_cloudflare import CLOUDFLARE_METHODS, CloudflareDomain
 from relay.http.cdp_emulation import REMEMBERED, EmulationMemory
 from relay.http.cdp_options import (
     BROWSERLESS_REASONS,
@@ -36,6 +37,7 @@ from relay.http.cdp_options import (
 from relay.http.errors import error_from
 from relay.http.keys import MANAGER, POOL, SETTINGS, STORE
 from relay.sessions.manager import LiveManager
+from relay.sessions.options import LiveOptions
 from relay.sessions.session import LiveSession
 from relay.store import Store
 
@@ -55,12 +57,29 @@ class ProxyConnection:
     chromium: Chromium
     manager: LiveManager
     store: Store
+    live_timeout_ms: int = 300_000  # a Cloudflare live view's session, like the REST default
+    owns_browser: bool = True  # False: a kept browser, which outlives this connection
     sessions: dict[str, str] = field(default_factory=dict)  # CDP sessionId -> targetId
     live_ids: set[str] = field(default_factory=set)
     emulation: EmulationMemory = field(default_factory=EmulationMemory)
     _attach_requests: dict[int, str] = field(default_factory=dict)  # command id -> targetId
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _cloudflare: CloudflareDomain | None = None
+
+    @property
+    def cloudflare(self) -> CloudflareDomain:
+        if self._cloudflare is None:
+            base = LiveOptions(
+                browser_ws_endpoint=self.chromium.ws_endpoint, target_id=None,
+                timeout_ms=self.live_timeout_ms,
+            )  # fmt: skip
+            self._cloudflare = CloudflareDomain(
+                self.manager, self.store, base, lambda sid: self.sessions.get(sid or ""),
+                lambda session: self.live_ids.add(session.id), self._spawn,
+                lambda name, params, sid: self._send_event(f"Cloudflare.{name}", params, sid),
+            )  # fmt: skip
+        return self._cloudflare
 
     async def to_client(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -87,6 +106,9 @@ class ProxyConnection:
                 method = data.get("method")
                 if method in LIVE_METHODS:
                     self._spawn(self._live_command(data))
+                    continue
+                if method in CLOUDFLARE_METHODS:
+                    self._spawn(self._cloudflare_command(data))
                     continue
                 session_id = data.get("sessionId")
                 if method in REMEMBERED and session_id in self.sessions:
@@ -145,6 +167,21 @@ class ProxyConnection:
         except CDPParamsError as exc:
             reply["error"] = {"code": INVALID_PARAMS, "message": str(exc)}
         except RelayError as exc:  # the browser or target cannot be used: a server error
+            reply["error"] = {"code": SERVER_ERROR, "message": str(exc)}
+        await self.to_client(reply)
+
+    async def _cloudflare_command(self, data: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"id": data.get("id")}
+        session_id = data.get("sessionId")
+        if session_id is not None:
+            reply["sessionId"] = session_id
+        try:
+            reply["result"] = await self.cloudflare.command(
+                str(data["method"]), data.get("params"), session_id
+            )
+        except CDPParamsError as exc:
+            reply["error"] = {"code": INVALID_PARAMS, "message": str(exc)}
+        except RelayError as exc:
             reply["error"] = {"code": SERVER_ERROR, "message": str(exc)}
         await self.to_client(reply)
 
@@ -207,7 +244,12 @@ class ProxyConnection:
     async def _event(
         self, domain: Domain, name: str, params: dict[str, Any], session_id: str | None
     ) -> None:
-        message: dict[str, Any] = {"method": f"{domain}.{name}", "params": params}
+        await self._send_event(f"{domain}.{name}", params, session_id)
+
+    async def _send_event(
+        self, method: str, params: dict[str, Any], session_id: str | None
+    ) -> None:
+        message: dict[str, Any] = {"method": method, "params": params}
         if session_id is not None:
             message["sessionId"] = session_id
         with contextlib.suppress(ConnectionError, aiohttp.ClientError):
@@ -223,20 +265,15 @@ class ProxyConnection:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.browser.close()
         await self.client.close()
-        await self.chromium.close()
+        if self.owns_browser:
+            await self.chromium.close()
 
 
-async def serve_connection(
-    request: web.Request,
-    options: ConnectOptions,
-    pool: BrowserPool,
-    manager: LiveManager,
-    store: Store,
-    chromium_path: str | None,
-    default_timeout_ms: int,
-) -> web.StreamResponse:
-    timeout_s = (options.timeout_ms or default_timeout_ms) / 1000
-    started = time.monotonic()
+async def launch_managed(
+    pool: BrowserPool, chromium_path: str | None, options: ConnectOptions, timeout_s: float
+) -> Chromium | web.Response:
+    """A managed Chromium with its pool slot taken, or the answer that says why not (the slot
+    is then free again). Whoever gets the browser releases the slot when it closes."""
     try:
         await pool.acquire(timeout_s)
     except PoolFull:
@@ -244,28 +281,38 @@ async def serve_connection(
     except PoolTimeout:
         return web.json_response({"error": "timed out waiting for a browser"}, status=408)
     try:
-        chromium = await launch_chromium(
+        return await launch_chromium(
             chromium_path, headless=options.headless, extra_args=options.args
         )
     except Exception as exc:
         pool.release()
         log.warning("cdp endpoint: could not launch Chromium: %s", exc)
         return web.json_response({"error": f"could not start a browser: {exc}"}, status=503)
+
+
+async def proxy(
+    request: web.Request, chromium: Chromium, timeout_s: float, owns_browser: bool
+) -> web.StreamResponse:
+    """Proxy one CDP client to ``chromium`` until either side leaves or ``timeout_s`` passes;
+    the browser closes with it when ``owns_browser`` (else it stays, kept)."""
+    app = request.app
     client = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
     conn: ProxyConnection | None = None
     try:
         await client.prepare(request)
-        browser = await manager.http.ws_connect(
+        browser = await app[MANAGER].http.ws_connect(
             chromium.ws_endpoint, max_msg_size=MAX_MESSAGE_BYTES
         )
-        conn = ProxyConnection(client, browser, chromium, manager, store)
-        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        conn = ProxyConnection(
+            client, browser, chromium, app[MANAGER], app[STORE],
+            live_timeout_ms=app[SETTINGS].live_timeout_ms, owns_browser=owns_browser,
+        )  # fmt: skip
         pumps = [
             asyncio.ensure_future(conn.pump_client()),
             asyncio.ensure_future(conn.pump_browser()),
         ]
         done, pending = await asyncio.wait(
-            pumps, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            pumps, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
         for task in pending:
             task.cancel()
@@ -276,10 +323,25 @@ async def serve_connection(
         if conn is not None:
             await conn.close()
         else:
-            await chromium.close()
+            if owns_browser:
+                await chromium.close()
             await client.close()
-        pool.release()
     return client
+
+
+async def serve_connection(request: web.Request, options: ConnectOptions) -> web.StreamResponse:
+    """A fresh managed browser for this client, closed when it leaves."""
+    settings, pool = request.app[SETTINGS], request.app[POOL]
+    timeout_s = (options.timeout_ms or settings.browser_timeout_ms) / 1000
+    started = time.monotonic()
+    chromium = await launch_managed(pool, settings.chromium, options, timeout_s)
+    if isinstance(chromium, web.Response):
+        return chromium
+    try:
+        remaining = max(0.1, timeout_s - (time.monotonic() - started))
+        return await proxy(request, chromium, remaining, owns_browser=True)
+    finally:
+        pool.release()
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
@@ -295,11 +357,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
         options = parse_connect_query(request.query)
     except ConnectError as exc:
         return error_from(exc)
-    settings = request.app[SETTINGS]
-    return await serve_connection(
-        request, options, request.app[POOL], request.app[MANAGER], request.app[STORE],
-        settings.chromium, settings.browser_timeout_ms,
-    )  # fmt: skip
+    return await serve_connection(request, options)
 
 
 async def json_version(request: web.Request) -> web.Response:

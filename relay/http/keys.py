@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
 from relay.sessions.manager import LiveManager
@@ -16,4 +17,5 @@ STORE = web.AppKey("store", Store)
 MANAGER = web.AppKey("manager", LiveManager)
 VIEWER_HTML = web.AppKey("viewer_html", str)
 POOL = web.AppKey("pool", BrowserPool)
+KEPT = web.AppKey("kept", KeptBrowsers)  # managed browsers that outlive a connection
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once the relay was told to stop

@@ -341,6 +341,89 @@ PATHS: Json = {
         }
     },
 }
+_CF = "/client/v4/accounts/{account}/{product}/devtools/browser"
+_CF_PARAMS: list[Json] = [
+    {
+        "name": "account",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Any account id (Cloudflare's path; ignored).",
+    },
+    {
+        "name": "product",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": ["browser-run", "browser-rendering"]},
+    },
+    {
+        "name": "keep_alive",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 600000},
+        "description": "ms the browser stays after its client leaves.",
+    },
+]
+_BROWSER: Json = {
+    "name": "browser",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The browser's sessionId.",
+}
+PATHS[_CF] = {
+    "get": {
+        "summary": "Cloudflare Browser Run: a CDP WebSocket to a new managed Chromium",
+        "security": API,
+        "parameters": _CF_PARAMS,
+        "responses": {
+            "101": {"description": "Switching to the WebSocket."},
+            "400": _error("Not a WebSocket, or a bad query."),
+            "401": _error("Missing or wrong API key."),
+            "429": _error("Every browser is busy and the queue is full."),
+        },
+    },
+    "post": {
+        "summary": "Cloudflare Browser Run: make a browser before connecting to it",
+        "security": API,
+        "parameters": [
+            *_CF_PARAMS,
+            {"name": "targets", "in": "query", "required": False, "schema": {"type": "boolean"}},
+        ],
+        "responses": {
+            "200": _json(
+                "The browser: sessionId, webSocketDebuggerUrl, targets "
+                "(each with a devtoolsFrontendUrl live link).",
+                {"type": "object"},
+            ),
+            "400": _error("A bad query."),
+            "401": _error("Missing or wrong API key."),
+            "429": _error("Every browser is busy and the queue is full."),
+        },
+    },
+}
+PATHS[_CF + "/{browser}"] = {
+    "get": {
+        "summary": "Cloudflare Browser Run: a CDP WebSocket to a kept browser",
+        "security": API,
+        "parameters": [*_CF_PARAMS[:2], _BROWSER],
+        "responses": {
+            "101": {"description": "Switching to the WebSocket."},
+            "404": _error("No such browser, or it has a client."),
+        },
+    }
+}
+PATHS[_CF + "/{browser}/json/list"] = {
+    "get": {
+        "summary": "Cloudflare Browser Run: a kept browser's pages, each with a live link",
+        "security": API,
+        "parameters": [*_CF_PARAMS[:2], _BROWSER],
+        "responses": {
+            "200": _json("The pages.", {"type": "array", "items": {"type": "object"}}),
+            "404": _error("No such browser."),
+        },
+    }
+}
 for _path in ("/", "/chromium", "/chrome"):
     PATHS[_path] = {
         "get": {

@@ -80,7 +80,9 @@ class LiveManager:
                 live_id, digest, options, conn, target, self.settings, record, self._forget
             )
             await session.probe.check_selector()
-            await self.store.put_link(digest, live_id, self.settings.link_ttl_s)
+            await self.store.put_link(
+                digest, live_id, options.link_ttl_s or self.settings.link_ttl_s
+            )
             await session.save()
         except BaseException:
             await conn.close()

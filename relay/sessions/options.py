@@ -34,6 +34,8 @@ class LiveOptions:
     show_browser_interface: bool = False
     viewer_preferences: bool = True  # the person's colour scheme, language and time zone
     emulate_components: bool = True  # a <select>'s options on the person's own device
+    follow_active_page: bool = False  # the page a script opens next comes on screen (follow)
+    link_ttl_s: float | None = None  # the link's life until opened; None: RELAY_LINK_TTL_S
 
     @property
     def timeout_s(self) -> float:

@@ -26,6 +26,7 @@ from relay.events import Event, Reason, iso, iso_now, live_complete
 from relay.logs import LIVE_ID
 from relay.sessions.assist import Answer, PageAssist
 from relay.sessions.controller import Controller
+from relay.sessions.follow import ActivePageFollower
 from relay.sessions.lifecycle import Lifecycle, Status
 from relay.sessions.options import LiveOptions
 from relay.sessions.page import ShownPage
@@ -63,7 +64,8 @@ class LiveSession:
         tag = live_id  # the full id in logs: the one the API takes
         self._context = contextvars.copy_context()
         self._context.run(LIVE_ID.set, live_id)
-        self.life = Lifecycle(settings.link_ttl_s, options.timeout_s, settings.max_session_s)
+        link_ttl_s = options.link_ttl_s or settings.link_ttl_s
+        self.life = Lifecycle(link_ttl_s, options.timeout_s, settings.max_session_s)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.page = ShownPage(conn, target, options, self._spawn, self._on_view, tag)
         self.pool = PeerPool(
@@ -81,6 +83,11 @@ class LiveSession:
             target, options, self.controller, self._say_all, self._interacted,
             settings.max_upload_bytes, tag,
         )  # fmt: skip
+        self.follower = (
+            ActivePageFollower(conn, self.switch_tab, lambda: self.page.target.target_id)
+            if options.follow_active_page
+            else None
+        )
         self.ui = (
             BrowserInterface(conn, target, lambda: self.controller.peer, self.switch_tab, tag)
             if options.show_browser_interface
@@ -163,13 +170,20 @@ class LiveSession:
 
     def start(self) -> None:
         self._spawn(self._run_lifecycle(), "live-watch")
+        if self.follower is not None:
+            self._spawn(self.follower.run(), "live-follow")
         self._spawn(self.probe.run(), "live-page-watch")
         self._spawn(self.assist.start(), "live-assist")
         if self.ui is not None:
             self._spawn(self.ui.run(), "live-browser-ui")
 
     async def _run_lifecycle(self) -> None:
-        reason = await self.life.run(lambda: self.page.target.ended)
+        while True:
+            reason = await self.life.run(lambda: self.page.target.ended)
+            if reason != "targetClosed" or self.follower is None:
+                break
+            if not await self.follower.replace_closed():  # another page takes its place
+                break
         if reason == "targetClosed":
             log.info("live %s: target %s", self.id, self.page.target.ended.result())
         await self.end(reason)
