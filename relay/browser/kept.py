@@ -1,9 +1,11 @@
-"""Managed browsers that outlive a CDP connection: Cloudflare's ``keep_alive`` (a browser made
-by ``POST .../devtools/browser`` before anyone connects, or kept after a client disconnects).
+"""The managed browsers of the CDP endpoint, which may outlive their CDP connection:
+Cloudflare's ``keep_alive`` (a browser made by ``POST .../devtools/browser`` before anyone
+connects, or kept after a client disconnects) and browserless' ``Browserless.reconnect``.
 
-A kept browser holds a slot of the ``BrowserPool`` from launch to close. It closes when nobody
-has been connected to it for ``keep_alive_s``, and in any case at ``max_life_s`` after launch.
-One client at a time: a second connection is refused while one is open.
+A browser holds a slot of the ``BrowserPool`` from launch to close. It closes when nobody has
+been connected for ``keep_alive_s`` (0, the default of a plain connection: as its client
+leaves), and in any case at ``max_life_s`` after launch. One client at a time: a second
+connection is refused while one is open.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class KeptBrowser:
     expires_at: float  # monotonic: when it closes unless someone is connected
     connected: bool = False
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # wakes its expiry timer
 
 
 class KeptBrowsers:
@@ -57,6 +60,11 @@ class KeptBrowsers:
     def _idle(self, kept: KeptBrowser) -> None:
         kept.connected = False
         kept.expires_at = time.monotonic() + kept.keep_alive_s
+        kept.changed.set()
+
+    def keep_alive(self, kept: KeptBrowser, seconds: float) -> None:
+        """From now on it stays ``seconds`` after its client leaves."""
+        kept.keep_alive_s = seconds
 
     def connect(self, browser_id: str) -> KeptBrowser | None:
         """A client connects: None if there is no such browser or it has a client already."""
@@ -64,6 +72,7 @@ class KeptBrowsers:
         if kept is None or kept.connected:
             return None
         kept.connected = True
+        kept.changed.set()
         return kept
 
     def disconnected(self, kept: KeptBrowser) -> None:
@@ -77,8 +86,11 @@ class KeptBrowsers:
             while time.monotonic() < hard_end:
                 if not kept.connected and time.monotonic() >= kept.expires_at:
                     break
+                kept.changed.clear()
                 wait = hard_end if kept.connected else min(hard_end, kept.expires_at)
-                await asyncio.sleep(min(1.0, max(0.05, wait - time.monotonic())))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, wait - time.monotonic())):
+                        await kept.changed.wait()
         try:
             await self._close(kept)
         finally:

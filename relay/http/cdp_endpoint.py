@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from relay.browser.cdp import MAX_MESSAGE_BYTES
 from relay.browser.chromium import Chromium, launch_chromium
+from relay.browser.kept import KeptBrowser, KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.errors import CDPParamsError, ConnectError, PoolFull, PoolTimeout, RelayError
 from relay.http.auth import key_refused
@@ -32,10 +34,12 @@ from relay.http.cdp_options import (
     ConnectOptions,
     Domain,
     parse_connect_query,
+    parse_keep_alive,
     parse_live_url_params,
+    parse_reconnect_params,
 )
 from relay.http.errors import error_from
-from relay.http.keys import MANAGER, POOL, SETTINGS, STORE
+from relay.http.keys import KEPT, MANAGER, POOL, SETTINGS, STORE
 from relay.sessions.manager import LiveManager
 from relay.sessions.options import LiveOptions
 from relay.sessions.session import LiveSession
@@ -44,7 +48,7 @@ from relay.store import Store
 log = logging.getLogger(__name__)
 _RESPONSE_ID = re.compile(r'\{"id":(\d+),')
 _ATTACHED = '{"method":"Target.attachedToTarget"'
-LIVE_METHODS = {f"{d}.{m}" for d in DOMAINS for m in ("liveURL", "closeLiveURL")}
+LIVE_METHODS = {f"{d}.{m}" for d in DOMAINS for m in ("liveURL", "closeLiveURL", "reconnect")}
 INVALID_PARAMS, SERVER_ERROR = -32602, -32000  # JSON-RPC error codes, as CDP uses them
 
 
@@ -58,7 +62,9 @@ class ProxyConnection:
     manager: LiveManager
     store: Store
     live_timeout_ms: int = 300_000  # a Cloudflare live view's session, like the REST default
-    owns_browser: bool = True  # False: a kept browser, which outlives this connection
+    kept: KeptBrowser | None = None  # the browser, which may outlive this connection
+    kept_browsers: KeptBrowsers | None = None
+    reconnect_base: str = ""  # ws://HOST/devtools/browser: Browserless.reconnect's endpoint
     sessions: dict[str, str] = field(default_factory=dict)  # CDP sessionId -> targetId
     live_ids: set[str] = field(default_factory=set)
     emulation: EmulationMemory = field(default_factory=EmulationMemory)
@@ -162,6 +168,8 @@ class ProxyConnection:
         try:
             if command == "liveURL":
                 reply["result"] = await self._live_url(domain, session_id, data.get("params"))  # type: ignore[arg-type]
+            elif command == "reconnect":
+                reply["result"] = self._reconnect(data.get("params"))
             else:
                 reply["result"] = await self._close_live_url(data.get("params"))
         except CDPParamsError as exc:
@@ -193,17 +201,35 @@ class ProxyConnection:
             raise CDPParamsError(
                 f"send {domain}.liveURL on a page's CDP session (e.g. page.createCDPSession())"
             )
-        options = parse_live_url_params(params, self.chromium.ws_endpoint, target)
+        options, scope = parse_live_url_params(params, self.chromium.ws_endpoint, target)
+        if scope == "browser" and self.kept is None:
+            raise CDPParamsError('scope "browser" needs a managed browser')
         session, token = await self.manager.create(options)
-        self.live_ids.add(session.id)
+        if scope == "browser" and self.kept is not None:
+            self.kept.on_close.append(partial(session.end, "targetClosed"))  # ends with it
+        else:
+            self.live_ids.add(session.id)  # ends with this connection
         self._spawn(self._forward_events(domain, session, session_id))
         return {"error": None, "liveURLId": session.id, "liveURL": self.manager.live_url(token)}
 
+    def _reconnect(self, params: Any) -> dict[str, Any]:
+        """``Browserless.reconnect {timeout}``: the browser outlives this connection by
+        ``timeout`` ms; a client that connects to ``browserWSEndpoint`` (with its key) gets
+        the same browser, pages and cookies."""
+        timeout_ms = parse_reconnect_params(params)
+        if self.kept is None or self.kept_browsers is None:
+            raise CDPParamsError("this connection's browser cannot be kept")
+        self.kept_browsers.keep_alive(self.kept, timeout_ms / 1000)
+        return {"browserWSEndpoint": f"{self.reconnect_base}/{self.kept.id}", "error": None}
+
     async def _close_live_url(self, params: Any) -> dict[str, Any]:
         live_id = params.get("liveURLId") if isinstance(params, dict) else None
-        if not isinstance(live_id, str) or live_id not in self.live_ids:
-            raise CDPParamsError("liveURLId must name a liveURL of this connection")
-        session = self.manager.sessions.get(live_id)
+        session = self.manager.sessions.get(live_id) if isinstance(live_id, str) else None
+        of_this_browser = (
+            session is not None and session.options.browser_ws_endpoint == self.chromium.ws_endpoint
+        )
+        if not isinstance(live_id, str) or not (live_id in self.live_ids or of_this_browser):
+            raise CDPParamsError("liveURLId must name a liveURL of this connection's browser")
         if session is not None:
             await session.end("cancelled")
         return {}
@@ -265,8 +291,6 @@ class ProxyConnection:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.browser.close()
         await self.client.close()
-        if self.owns_browser:
-            await self.chromium.close()
 
 
 async def launch_managed(
@@ -290,12 +314,10 @@ async def launch_managed(
         return web.json_response({"error": f"could not start a browser: {exc}"}, status=503)
 
 
-async def proxy(
-    request: web.Request, chromium: Chromium, timeout_s: float, owns_browser: bool
-) -> web.StreamResponse:
-    """Proxy one CDP client to ``chromium`` until either side leaves or ``timeout_s`` passes;
-    the browser closes with it when ``owns_browser`` (else it stays, kept)."""
-    app = request.app
+async def proxy(request: web.Request, kept: KeptBrowser, timeout_s: float) -> web.StreamResponse:
+    """Proxy one CDP client to a managed browser until either side leaves or ``timeout_s``
+    passes; the browser then stays its ``keep_alive_s`` (``KeptBrowsers``)."""
+    app, chromium = request.app, kept.chromium
     client = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
     conn: ProxyConnection | None = None
     try:
@@ -305,7 +327,8 @@ async def proxy(
         )
         conn = ProxyConnection(
             client, browser, chromium, app[MANAGER], app[STORE],
-            live_timeout_ms=app[SETTINGS].live_timeout_ms, owns_browser=owns_browser,
+            live_timeout_ms=app[SETTINGS].live_timeout_ms, kept=kept, kept_browsers=app[KEPT],
+            reconnect_base=app[SETTINGS].base_url.replace("http", "ws", 1) + "/devtools/browser",
         )  # fmt: skip
         pumps = [
             asyncio.ensure_future(conn.pump_client()),
@@ -323,25 +346,42 @@ async def proxy(
         if conn is not None:
             await conn.close()
         else:
-            if owns_browser:
-                await chromium.close()
             await client.close()
+        app[KEPT].disconnected(kept)
     return client
 
 
-async def serve_connection(request: web.Request, options: ConnectOptions) -> web.StreamResponse:
-    """A fresh managed browser for this client, closed when it leaves."""
+async def serve_connection(
+    request: web.Request, options: ConnectOptions, keep_alive_ms: int | None = None
+) -> web.StreamResponse:
+    """A fresh managed browser for this client, closed when it leaves (or ``keep_alive_ms``
+    after, for a reconnection)."""
     settings, pool = request.app[SETTINGS], request.app[POOL]
     timeout_s = (options.timeout_ms or settings.browser_timeout_ms) / 1000
     started = time.monotonic()
     chromium = await launch_managed(pool, settings.chromium, options, timeout_s)
     if isinstance(chromium, web.Response):
         return chromium
-    try:
-        remaining = max(0.1, timeout_s - (time.monotonic() - started))
-        return await proxy(request, chromium, remaining, owns_browser=True)
-    finally:
-        pool.release()
+    kept = request.app[KEPT].keep(chromium, (keep_alive_ms or 0) / 1000, connected=True)
+    remaining = max(0.1, timeout_s - (time.monotonic() - started))
+    return await proxy(request, kept, remaining)
+
+
+async def connect_kept(request: web.Request) -> web.StreamResponse:
+    """A CDP client back at a browser that was kept for it (``Browserless.reconnect``,
+    ``keep_alive``): ``.../devtools/browser/{browser}``."""
+    refused = key_refused(request)
+    if refused is not None:
+        return refused
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return web.json_response({"error": "connect a CDP client (WebSocket) here"}, status=400)
+    kept = request.app[KEPT].connect(request.match_info["browser"])
+    if kept is None:
+        return web.json_response(
+            {"error": "no such browser (it closed), or another client is connected to it"},
+            status=404,
+        )
+    return await proxy(request, kept, request.app[SETTINGS].browser_timeout_ms / 1000)
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
@@ -355,9 +395,10 @@ async def connect(request: web.Request) -> web.StreamResponse:
         )
     try:
         options = parse_connect_query(request.query)
+        keep_ms = parse_keep_alive(request.query)
     except ConnectError as exc:
         return error_from(exc)
-    return await serve_connection(request, options)
+    return await serve_connection(request, options, keep_ms)
 
 
 async def json_version(request: web.Request) -> web.Response:

@@ -10,9 +10,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from relay.browser.kept import MAX_KEEP_ALIVE_MS
 from relay.errors import CDPParamsError, ConnectError, OptionsError
 from relay.events import Reason
 from relay.sessions.options import MAX_TIMEOUT_MS, LiveOptions, check_unknown, view_options
@@ -96,16 +97,53 @@ def parse_connect_query(query: Mapping[str, str]) -> ConnectOptions:
     return ConnectOptions(timeout_ms=timeout_ms, headless=headless, args=tuple(args))
 
 
+def parse_keep_alive(query: Mapping[str, str]) -> int | None:
+    if "keep_alive" not in query:
+        return None
+    try:
+        value = int(query["keep_alive"])
+    except ValueError:
+        raise ConnectError("keep_alive must be a whole number of milliseconds") from None
+    if not 0 < value <= MAX_KEEP_ALIVE_MS:
+        raise ConnectError(f"keep_alive must be between 1 and {MAX_KEEP_ALIVE_MS} ms")
+    return value
+
+
+RECONNECT_DEFAULT_MS = 30_000  # browserless' default
+RECONNECT_MAX_MS = 3_600_000
+Scope = Literal["page", "browser"]
+
+
+def parse_reconnect_params(params: Any) -> int:
+    """``Browserless.reconnect {timeout?}``: ms the browser waits for the next connection."""
+    params = {} if params is None else params
+    if not isinstance(params, dict) or not set(params) <= {"timeout"}:
+        raise CDPParamsError("params must be {timeout?: milliseconds}")
+    value = params.get("timeout", RECONNECT_DEFAULT_MS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= RECONNECT_MAX_MS:
+        raise CDPParamsError(f"timeout must be a whole number of ms, 1 to {RECONNECT_MAX_MS}")
+    return value
+
+
 _LIVE_URL_PARAMS = {
+    "scope",
     "quality", "type", "timeout", "interactable", "resizable", "showBrowserInterface",
     "instructions", "completeWhen", "notify", "viewerPreferences", "emulateComponents",
 }  # fmt: skip
 
 
-def parse_live_url_params(params: Any, endpoint: str, target_id: str) -> LiveOptions:
-    """``Browserless.liveURL``: the same options as the REST API, with browserless' defaults."""
+def parse_live_url_params(params: Any, endpoint: str, target_id: str) -> tuple[LiveOptions, Scope]:
+    """``Browserless.liveURL``: the same options as the REST API, with browserless' defaults,
+    and ``scope``: ``page`` (the default: the link ends with this connection) or ``browser``
+    (it lives as long as the browser, across reconnections, and follows the active page)."""
     try:
         params = check_unknown({} if params is None else params, _LIVE_URL_PARAMS, "params")
-        return view_options(params, endpoint, target_id, LIVE_URL_DEFAULT_TIMEOUT_MS)
+        scope = params.pop("scope", "page")
+        if scope not in ("page", "browser"):
+            raise OptionsError('scope must be "page" or "browser"')
+        options = view_options(params, endpoint, target_id, LIVE_URL_DEFAULT_TIMEOUT_MS)
     except OptionsError as exc:
         raise CDPParamsError(str(exc)) from None
+    if scope == "browser":
+        return replace(options, follow_active_page=True), "browser"
+    return options, "page"

@@ -15,19 +15,18 @@ The ``Cloudflare.*`` commands on any of these connections are ``cdp_cloudflare``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from relay.browser.cdp import CDPConnection
-from relay.browser.kept import MAX_KEEP_ALIVE_MS, KeptBrowser
+from relay.browser.kept import KeptBrowser
 from relay.errors import CDPClosed, CDPError, ConnectError, RelayError
 from relay.http.auth import key_refused
 from relay.http.cdp_cloudflare import LIVE_VIEW_DEFAULT_MS
-from relay.http.cdp_endpoint import launch_managed, proxy, serve_connection
-from relay.http.cdp_options import parse_connect_query
+from relay.http.cdp_endpoint import connect_kept, launch_managed, serve_connection
+from relay.http.cdp_options import parse_connect_query, parse_keep_alive
 from relay.http.errors import error, error_from
 from relay.http.keys import KEPT, MANAGER, POOL, SETTINGS
 from relay.sessions.options import LiveOptions
@@ -38,51 +37,24 @@ PREFIX = "/client/v4/accounts/{account}/{product:browser-run|browser-rendering}/
 DEFAULT_KEEP_ALIVE_MS = 60_000  # a browser made by POST waits this long for its client
 
 
-def parse_keep_alive(query: Mapping[str, str]) -> int | None:
-    if "keep_alive" not in query:
-        return None
-    try:
-        value = int(query["keep_alive"])
-    except ValueError:
-        raise ConnectError("keep_alive must be a whole number of milliseconds") from None
-    if not 0 < value <= MAX_KEEP_ALIVE_MS:
-        raise ConnectError(f"keep_alive must be between 1 and {MAX_KEEP_ALIVE_MS} ms")
-    return value
-
-
 def _ws_url(request: web.Request, kept: KeptBrowser) -> str:
     base = request.app[SETTINGS].base_url.replace("http", "ws", 1)
     account, product = request.match_info["account"], request.match_info["product"]
     return f"{base}/client/v4/accounts/{account}/{product}/devtools/browser/{kept.id}"
 
 
-def _is_websocket(request: web.Request) -> bool:
-    return request.headers.get("Upgrade", "").lower() == "websocket"
-
-
 async def connect_new(request: web.Request) -> web.StreamResponse:
     refused = key_refused(request)
     if refused is not None:
         return refused
-    if not _is_websocket(request):
+    if request.headers.get("Upgrade", "").lower() != "websocket":
         return error(400, "connect a CDP client (WebSocket) here, or POST to make a browser")
     try:
         options = parse_connect_query(request.query)
         keep_ms = parse_keep_alive(request.query)
     except ConnectError as exc:
         return error_from(exc)
-    if keep_ms is None:
-        return await serve_connection(request, options)
-    settings = request.app[SETTINGS]
-    timeout_s = (options.timeout_ms or settings.browser_timeout_ms) / 1000
-    chromium = await launch_managed(request.app[POOL], settings.chromium, options, timeout_s)
-    if isinstance(chromium, web.Response):
-        return chromium
-    kept = request.app[KEPT].keep(chromium, keep_ms / 1000, connected=True)
-    try:
-        return await proxy(request, chromium, timeout_s, owns_browser=False)
-    finally:
-        request.app[KEPT].disconnected(kept)
+    return await serve_connection(request, options, keep_ms)
 
 
 async def _targets(request: web.Request, kept: KeptBrowser) -> list[dict[str, Any]]:
@@ -136,22 +108,6 @@ async def create_browser(request: web.Request) -> web.Response:
             await request.app[KEPT].close(kept.id)
             return error(503, f"the new browser cannot be shown: {exc}")
     return web.json_response(body)
-
-
-async def connect_kept(request: web.Request) -> web.StreamResponse:
-    refused = key_refused(request)
-    if refused is not None:
-        return refused
-    if not _is_websocket(request):
-        return error(400, "connect a CDP client (WebSocket) here")
-    kept = request.app[KEPT].connect(request.match_info["browser"])
-    if kept is None:
-        return error(404, "no such browser (it closed), or another client is connected to it")
-    try:
-        timeout_s = request.app[SETTINGS].browser_timeout_ms / 1000
-        return await proxy(request, kept.chromium, timeout_s, owns_browser=False)
-    finally:
-        request.app[KEPT].disconnected(kept)
 
 
 async def list_targets(request: web.Request) -> web.Response:

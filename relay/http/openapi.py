@@ -424,6 +424,18 @@ PATHS[_CF + "/{browser}/json/list"] = {
         },
     }
 }
+PATHS["/devtools/browser/{browser}"] = {
+    "get": {
+        "summary": "A CDP WebSocket back to a kept browser (Browserless.reconnect's endpoint)",
+        "security": API,
+        "parameters": [_BROWSER],
+        "responses": {
+            "101": {"description": "Switching to the WebSocket."},
+            "400": _error("Not a WebSocket."),
+            "404": _error("No such browser, or it has a client."),
+        },
+    }
+}
 for _path in ("/", "/chromium", "/chrome"):
     PATHS[_path] = {
         "get": {
@@ -437,7 +449,14 @@ for _path in ("/", "/chromium", "/chrome"):
                     "required": False,
                     "schema": {"type": "integer"},
                     "description": "The browser's life, ms.",
-                }
+                },
+                {
+                    "name": "keep_alive",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer"},
+                    "description": "ms the browser stays after the client leaves.",
+                },
             ],
             "responses": {
                 "101": {"description": "Switching to the WebSocket."},
@@ -475,7 +494,8 @@ SCHEMAS: Json = {
                 "properties": {"url": {"type": "string"}, "selector": {"type": "string"}},
             },
             "notify": {
-                "description": "Webhooks: a URL, or a list of URLs or {url, format}.",
+                "description": "Webhooks: a URL, or a list of URLs or {url, format}; "
+                "mailto:ADDRESS emails the link.",
                 "oneOf": [
                     {"type": "string"},
                     {
