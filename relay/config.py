@@ -18,6 +18,7 @@ from typing import Any
 
 from relay.errors import ConfigError
 from relay.logs import LogFormat
+from relay.sessions.email import SmtpServer, parse_smtp_url
 from relay.sessions.settings import SessionSettings
 from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.tokens import Secret
@@ -59,6 +60,8 @@ class Settings:
     whep_origins: tuple[str, ...] = ("*",)
     notify: tuple[Webhook, ...] = ()
     webhook_secret: Secret | None = None
+    smtp_url: SmtpServer | None = None  # RELAY_SMTP_URL, parsed
+    smtp_from: str = "live-relay <live-relay@localhost>"
     max_browsers: int = 10
     max_queued: int = 10
     browser_timeout_ms: int = 1_800_000
@@ -405,6 +408,20 @@ OPTIONS: tuple[Option, ...] = (
         "HMAC-SHA256 key that signs webhook bodies (X-Relay-Signature).",
         secret=True,
     ),
+    Option(
+        "smtp_url",
+        "RELAY_SMTP_URL",
+        parse_smtp_url,
+        "SMTP server for mailto: notify targets: smtp://user:password@host:587 (STARTTLS when "
+        "offered; ?starttls=always insists) or smtps://...:465 (TLS); ?ca=/path for a private CA.",
+        secret=True,
+    ),
+    Option(
+        "smtp_from",
+        "RELAY_SMTP_FROM",
+        str,
+        "The From of notification emails, e.g. Ops relay <relay@example.com>.",
+    ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),
     Option(
@@ -450,6 +467,8 @@ def load_settings(
             raise ConfigError(f"{source}={shown}: {exc}") from None
     known = {f.name for f in fields(Settings)}
     settings = replace(Settings(), **{k: v for k, v in values.items() if k in known})
+    if settings.smtp_url is None and any(h.format == "email" for h in settings.notify):
+        raise ConfigError("RELAY_NOTIFY has mailto: targets: set RELAY_SMTP_URL too")
     if bool(settings.turn_urls) != (settings.turn_secret is not None):
         raise ConfigError("RELAY_TURN_URLS and RELAY_TURN_SECRET go together: set both or neither")
     return settings

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = [
     "BROWSER_CONNECT_ERRORS",
+    "EMAIL_DELIVERIES",
     "ENCODE_SECONDS",
     "FIRST_FRAME_SECONDS",
     "FRAMES_ENCODED",
@@ -109,6 +110,12 @@ VIEWER_ICE_ERRORS = Counter(
     "STUN/TURN errors viewers' browsers reported while gathering, by code (401: TURN "
     "credentials refused; 701: server unreachable).",
     ["code"],
+    registry=REGISTRY,
+)
+EMAIL_DELIVERIES = Counter(
+    "live_relay_email_deliveries",
+    "Emails of mailto: notify targets by result (delivered; retried; failed).",
+    ["result"],
     registry=REGISTRY,
 )
 REDIS_ERRORS = Counter(

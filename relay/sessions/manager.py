@@ -17,6 +17,7 @@ from relay.errors import (
     CDPError,
     LinkRefused,
     OfferError,
+    OptionsError,
     SessionGone,
     TargetNotFound,
     TargetUnusable,
@@ -44,7 +45,7 @@ class LiveManager:
     ) -> None:
         self.settings, self.store, self.http = settings, store, http
         secret = settings.webhook_secret.value if settings.webhook_secret else None
-        self.webhooks = WebhookSender(http, secret)
+        self.webhooks = WebhookSender(http, secret, settings.smtp_url, settings.smtp_from)
         self.sessions: dict[str, LiveSession] = {}
         self._by_digest: dict[str, LiveSession] = {}
         self._by_viewer: dict[str, LiveSession] = {}
@@ -62,6 +63,9 @@ class LiveManager:
             loop.call_later(delay, self._by_viewer.pop, viewer_id, None)
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
+        hooks = options.notify or self.settings.notify
+        if self.settings.smtp_url is None and any(h.format == "email" for h in hooks):
+            raise OptionsError("mailto: notify targets need an SMTP server (RELAY_SMTP_URL)")
         try:
             conn = await CDPConnection.connect(options.browser_ws_endpoint, self.http)
         except (CDPClosed, ValueError) as exc:
@@ -72,7 +76,6 @@ class LiveManager:
             target = await self._attach(conn, options.target_id)
             token, live_id = tokens.new_token(), tokens.new_id()
             digest = tokens.token_hash(token)
-            hooks = options.notify or self.settings.notify
             record = SessionRecord(
                 self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id
             )

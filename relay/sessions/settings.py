@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relay.sessions.email import SmtpServer
 from relay.sessions.webhooks import Webhook
 from relay.tokens import Secret
 from relay.webrtc.ice import IcePolicy
@@ -27,6 +28,8 @@ class SessionSettings:
     codec: Codec
     notify: tuple[Webhook, ...]
     webhook_secret: Secret | None
+    smtp_url: SmtpServer | None
+    smtp_from: str
 
     @property
     def max_upload_bytes(self) -> int:

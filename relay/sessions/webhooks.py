@@ -23,12 +23,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+import aiosmtplib
 
 from relay import metrics
 from relay.errors import WebhookError
+from relay.sessions.email import SmtpServer, compose, email_address, send_email
 
 log = logging.getLogger(__name__)
-Format = Literal["json", "slack"]
+Format = Literal["json", "slack", "email"]
 MAX_WEBHOOKS = 5
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 ATTEMPT_TIMEOUT_S = 10.0
@@ -44,12 +46,15 @@ class Webhook:
 
 
 def _host(url: str) -> str:
+    if url.startswith("mailto:"):
+        return "mailto:…@" + url.rpartition("@")[2]  # the domain only: addresses are personal
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or '?'}"
 
 
 def parse_webhooks(raw: Any) -> tuple[Webhook, ...]:
-    """``notify``: a URL, or a list of URLs or ``{"url", "format": "json" | "slack"}``."""
+    """``notify``: a URL, or a list of URLs or ``{"url", "format": "json" | "slack"}``; a
+    ``mailto:ADDRESS`` is an email (``relay.sessions.email``)."""
     if raw is None:
         return ()
     items = raw if isinstance(raw, list) else [raw]
@@ -62,6 +67,11 @@ def parse_webhooks(raw: Any) -> tuple[Webhook, ...]:
             url, fmt = item.get("url"), item.get("format", "json")
         if not isinstance(url, str) or fmt not in ("json", "slack"):
             raise WebhookError('notify entries are URLs or {"url": ..., "format": "json"|"slack"}')
+        if url.startswith("mailto:"):
+            if email_address(url) is None:
+                raise WebhookError("a mailto: notify target takes one plain address")
+            hooks.append(Webhook(url, "email"))
+            continue
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
             raise WebhookError("notify URLs must be http:// or https:// URLs")
@@ -99,15 +109,48 @@ def slack_text(payload: dict[str, Any]) -> str:
 class WebhookSender:
     """Background delivery with retries; ``close()`` cancels what is still pending."""
 
-    def __init__(self, http: aiohttp.ClientSession, secret: str | None) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        secret: str | None,
+        smtp: SmtpServer | None = None,
+        sender: str = "",
+    ) -> None:
         self.http, self.secret = http, secret
+        self.smtp, self.sender = smtp, sender
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, hooks: tuple[Webhook, ...], payload: dict[str, Any]) -> None:
         for hook in hooks:
-            task = asyncio.create_task(self._deliver(hook, payload), name="webhook")
+            if hook.format == "email":
+                coro = self._email(hook, payload)
+            else:
+                coro = self._deliver(hook, payload)
+            task = asyncio.create_task(coro, name="webhook")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _email(self, hook: Webhook, payload: dict[str, Any]) -> None:
+        address = email_address(hook.url)
+        message = compose(payload, self.sender, address) if address and self.smtp else None
+        if message is None or self.smtp is None:
+            return
+        for attempt, delay in enumerate((0.0, *RETRY_DELAYS_S)):
+            await asyncio.sleep(delay)
+            try:
+                await send_email(self.smtp, message)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                log.info("email %s: %s attempt %d failed (%s)", _host(hook.url), payload["type"],
+                         attempt + 1, type(exc).__name__)  # fmt: skip
+                if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                    break  # the same credentials will not work on the next try
+                if attempt < len(RETRY_DELAYS_S):
+                    metrics.EMAIL_DELIVERIES.labels("retried").inc()
+                continue
+            metrics.EMAIL_DELIVERIES.labels("delivered").inc()
+            return
+        metrics.EMAIL_DELIVERIES.labels("failed").inc()
+        log.warning("email %s: gave up on %s", _host(hook.url), payload["type"])
 
     async def _deliver(self, hook: Webhook, payload: dict[str, Any]) -> None:
         doc = {"text": slack_text(payload)} if hook.format == "slack" else payload

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relay.testing.processes import stop, wait_listening
+from relay.testing.tls import certificates
 
 __all__ = ["Coturn", "coturn_available", "run_coturn"]
 
@@ -46,33 +47,12 @@ class Coturn:
         return self.log.read_text(errors="replace")
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def _certificates(folder: Path, ip: str) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key): the server's for ``ip``."""
-    ca, ca_key = folder / "ca.pem", folder / "ca-key.pem"
-    cert, key, csr = folder / "cert.pem", folder / "key.pem", folder / "cert.csr"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=live-relay test CA", "-keyout", str(ca_key), "-out", str(ca),
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={ip}",
-             "-keyout", str(key), "-out", str(csr))  # fmt: skip
-    ext = folder / "ext.cnf"
-    ext.write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-days", "2", "-out", str(cert), "-extfile", str(ext))  # fmt: skip
-    return ca, cert, key
-
-
 @contextmanager
 def run_coturn(ip: str, secret: str) -> Iterator[Coturn]:
     """coturn listening on ``ip`` (and relaying from it), until the block ends."""
     with tempfile.TemporaryDirectory(prefix="coturn-") as tmp:
         folder = Path(tmp)
-        ca, cert, key = _certificates(folder, ip)
+        ca, cert, key = certificates(folder, ip)
         log = folder / "turn.log"
         proc = subprocess.Popen(
             ["turnserver", "-n", "--listening-ip", ip, "--relay-ip", ip,
