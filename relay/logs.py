@@ -20,7 +20,9 @@ from typing import Literal
 
 from relay.tokens import redact
 
-__all__ = ["LIVE_ID", "JsonFormatter", "LogFormat", "TextFormatter", "setup_logging"]
+__all__ = [
+    "LIVE_ID", "JsonFormatter", "LogFormat", "TextFormatter", "install_redaction", "setup_logging",
+]  # fmt: skip
 
 LogFormat = Literal["text", "json"]
 LIVE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("live_id", default=None)
@@ -56,7 +58,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+_installed = [False]
+
+
+def install_redaction() -> None:
+    """Redact tokens from every log record as it is made, whoever logs it and whichever
+    handler writes it (aiohttp logs a malformed request line whole; an application that embeds
+    the relay has handlers of its own). Records are made only for enabled levels, so the cost
+    is paid only for lines that are written. Idempotent."""
+    if _installed[0]:
+        return
+    _installed[0] = True
+    make = logging.getLogRecordFactory()
+
+    def redacting(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it when it formats
+            return record
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacting)
+
+
 def setup_logging(level: str, fmt: LogFormat = "text") -> None:
+    install_redaction()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

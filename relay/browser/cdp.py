@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], None]
 EndReason = Literal["detached", "crashed", "disconnected"]
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a PNG screencast frame of a large page is a few MB
+MAX_VERSION_BYTES = 64 * 1024  # /json/version: a few hundred bytes in practice
 
 
 async def resolve_endpoint(endpoint: str, http: aiohttp.ClientSession) -> str:
@@ -39,8 +40,12 @@ async def resolve_endpoint(endpoint: str, http: aiohttp.ClientSession) -> str:
     try:
         async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
             resp.raise_for_status()
-            info = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # A browser's answer is a few hundred bytes: read no more than a little over that.
+            raw = await resp.content.read(MAX_VERSION_BYTES + 1)
+            if len(raw) > MAX_VERSION_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_VERSION_BYTES} bytes")
+            info = json.loads(raw)
+    except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as exc:
         raise CDPClosed(f"cannot read {url}: {exc}") from exc
     ws_url = info.get("webSocketDebuggerUrl") if isinstance(info, dict) else None
     if not isinstance(ws_url, str):
@@ -94,10 +99,11 @@ class CDPConnection:
                     continue
                 try:
                     data = json.loads(msg.data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     log.warning("cdp: dropped a message that is not JSON")
                     continue
-                self._dispatch(data)
+                if isinstance(data, dict):
+                    self._dispatch(data)
         except Exception as exc:  # the reader must always reach the clean-up below
             reason = f"reader failed: {exc!r}"
             log.exception("cdp: reader failed")
@@ -114,12 +120,15 @@ class CDPConnection:
             if fut.done():
                 return
             if "error" in data:
-                err = data["error"] or {}
+                err = data["error"] if isinstance(data["error"], dict) else {}
+                code = err.get("code", 0)
                 fut.set_exception(
-                    CDPError(method, int(err.get("code", 0)), str(err.get("message", "")))
-                )
+                    CDPError(method, code if isinstance(code, int) else 0,
+                             str(err.get("message", ""))[:500])
+                )  # fmt: skip
             else:
-                fut.set_result(data.get("result") or {})
+                result = data.get("result")
+                fut.set_result(result if isinstance(result, dict) else {})
             return
         event = data.get("method")
         if not isinstance(event, str):
@@ -202,7 +211,10 @@ class CDPConnection:
 
     async def attach(self, target_id: str) -> CDPSession:
         result = await self.send("Target.attachToTarget", {"targetId": target_id, "flatten": True})
-        session = CDPSession(self, result["sessionId"], target_id)
+        session_id = result.get("sessionId") if isinstance(result, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            raise CDPError("Target.attachToTarget", -32000, "answered without a sessionId")
+        session = CDPSession(self, session_id, target_id)
         self._sessions[session.session_id] = session
         return session
 

@@ -4,6 +4,7 @@ events of a session."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -22,9 +23,11 @@ SSE_KEEPALIVE_S = 15.0
 async def create_live(request: web.Request) -> web.Response:
     settings, manager = request.app[SETTINGS], request.app[MANAGER]
     try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "the request body must be JSON")
+        # Read as UTF-8 whatever charset the header names (JSON is UTF-8; a bogus charset
+        # must not reach a decoder), and refuse nesting deeper than the parser takes.
+        body = json.loads((await request.read()).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return error(400, "the request body must be JSON (UTF-8)")
     try:
         options = parse_live_options(body, settings.live_timeout_ms)
         session, token = await manager.create(options)

@@ -106,7 +106,7 @@ class ProxyConnection:
                 continue
             try:
                 data = json.loads(msg.data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if isinstance(data, dict):
                 method = data.get("method")

@@ -50,7 +50,7 @@ def parse_fail_reason(raw: bytes) -> str | None:
         return None
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise OptionsError('the body must be JSON: {"reason": "..."}') from None
     if not isinstance(body, dict) or not set(body) <= {"reason"}:
         raise OptionsError('the body must be {"reason": "..."}')

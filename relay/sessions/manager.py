@@ -103,13 +103,18 @@ class LiveManager:
         try:
             if target_id is None:
                 infos = (await conn.send("Target.getTargets")).get("targetInfos", [])
-                pages = [t for t in infos if t.get("type") == "page"]
+                pages = [
+                    t["targetId"] for t in (infos if isinstance(infos, list) else [])
+                    if isinstance(t, dict) and t.get("type") == "page"
+                    and isinstance(t.get("targetId"), str)
+                ]  # fmt: skip
                 if not pages:
                     raise TargetUnusable("the browser has no page to show; pass targetId")
-                target_id = pages[0]["targetId"]
+                target_id = pages[0]
             else:
                 info = await conn.send("Target.getTargetInfo", {"targetId": target_id})
-                kind = info.get("targetInfo", {}).get("type")
+                target_info = info.get("targetInfo")
+                kind = target_info.get("type") if isinstance(target_info, dict) else None
                 if kind != "page":
                     raise TargetUnusable(f"target {target_id} is a {kind}, not a page")
             target = await conn.attach(target_id)

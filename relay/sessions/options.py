@@ -150,8 +150,16 @@ def parse_live_options(body: Any, default_timeout_ms: int) -> LiveOptions:
     endpoint = body.get("browserWSEndpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise OptionsError("browserWSEndpoint is required: the browser's ws:// or http:// URL")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        raise OptionsError("browserWSEndpoint is not a valid URL") from None
+    if (
+        parts.scheme not in ("ws", "wss", "http", "https")
+        or not parts.netloc
+        or len(endpoint) > 2000
+    ):
         raise OptionsError("browserWSEndpoint must be a ws://, wss://, http:// or https:// URL")
     target = body.get("targetId")
     if target is not None and (not isinstance(target, str) or not 0 < len(target) <= 128):

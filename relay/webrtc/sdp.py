@@ -14,6 +14,7 @@ from relay.video.encoding import CodecName
 Codec = Literal["auto", "h264", "vp8"]  # the RELAY_CODEC setting
 CODECS: tuple[Codec, ...] = ("auto", "h264", "vp8")
 MAX_SDP_BYTES = 64 * 1024
+MAX_MEDIA_SECTIONS = 8  # a viewer offers video, a data channel and perhaps audio
 SDP_CONTENT_TYPE = "application/sdp"
 
 
@@ -21,6 +22,8 @@ def offered_video_codecs(sdp: str) -> set[str]:
     """Check the offer's shape and return the video codec names it accepts (upper case)."""
     if len(sdp.encode()) > MAX_SDP_BYTES:
         raise OfferError("offer is too large")
+    if sum(1 for line in sdp.splitlines() if line.startswith("m=")) > MAX_MEDIA_SECTIONS:
+        raise OfferError(f"offer has more than {MAX_MEDIA_SECTIONS} media sections")
     try:
         desc = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises whatever the bad line provokes
@@ -30,8 +33,11 @@ def offered_video_codecs(sdp: str) -> set[str]:
         raise OfferError("offer has no video section")
     if video[0].direction not in ("recvonly", "sendrecv"):
         raise OfferError("offer does not receive video")
-    if video[0].ice is None or not video[0].ice.usernameFragment or not video[0].dtls:
-        raise OfferError("offer lacks ICE credentials or a DTLS fingerprint")
+    dtls = video[0].dtls
+    if video[0].ice is None or not video[0].ice.usernameFragment or not video[0].ice.password:
+        raise OfferError("offer lacks ICE credentials")
+    if dtls is None or not dtls.fingerprints:
+        raise OfferError("offer lacks a DTLS fingerprint")
     return {c.name.upper() for c in video[0].rtp.codecs}
 
 
