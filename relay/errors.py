@@ -139,6 +139,10 @@ class ViewerRefused(RelayError):
     """A reconnect, goodbye or Done without a valid viewer credential."""
 
 
+class StoreUnavailable(RelayError):
+    """The store (Redis) cannot be reached now; the request may be tried again."""
+
+
 class SessionGone(RelayError):
     """The live session has ended; ``reason`` says why."""
 

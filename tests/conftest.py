@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from relay.config import Settings
     from relay.http.app import RunningServer
     from relay.testing.pages import SourcePage
+    from relay.testing.redis import OwnRedis
     from relay.testing.viewer import ViewerBrowser
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -101,6 +102,20 @@ async def redis_relay(start_relay: StartRelay, redis_prefix: str) -> RunningServ
     from relay.tokens import Secret
 
     return await start_relay(redis_url=Secret(REDIS_URL), redis_prefix=redis_prefix)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A Redis of this test's own on a free port, which the test may stop and start again
+    (never the shared one on 6379)."""
+    from relay.testing.redis import OwnRedis
+
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

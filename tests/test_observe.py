@@ -7,19 +7,15 @@ import asyncio
 import io
 import json
 import logging
-import shutil
-import socket
-import subprocess
-from collections.abc import Iterator
 
 import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from relay.http.app import RunningServer
 from relay.http.keys import DRAINING
 from relay.logs import LIVE_ID, JsonFormatter
 from relay.testing.pages import SourcePage, create_live, eventually
+from relay.testing.redis import OwnRedis
 from relay.testing.whep import WhepReceiver
 from relay.tokens import Secret
 
@@ -106,27 +102,6 @@ async def test_metrics_ask_for_a_key_unless_on_their_own_port(start_relay: Start
             assert resp.status == 404  # the metrics port serves nothing else
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """A Redis of this test's own, which it may stop (never the shared one)."""
-    server = shutil.which("redis-server")
-    assert server, "redis-server is needed (make redis)"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    yield port, proc
-    proc.terminate()
-    proc.wait(10)
-
-
 async def _ready(relay: RunningServer) -> tuple[int, dict[str, object]]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{relay.base_url}/readyz") as resp:
@@ -134,15 +109,11 @@ async def _ready(relay: RunningServer) -> tuple[int, dict[str, object]]:
 
 
 async def test_readyz_follows_redis_and_draining(
-    start_relay: StartRelay, own_redis: tuple[int, subprocess.Popen[bytes]]
+    start_relay: StartRelay, own_redis: OwnRedis
 ) -> None:
-    port, proc = own_redis
-    url = f"redis://127.0.0.1:{port}/0"
-    await eventually(lambda: _pings(port))
-    relay = await start_relay(redis_url=Secret(url))
+    relay = await start_relay(redis_url=Secret(own_redis.url))
     assert await _ready(relay) == (200, {"ready": True, "problems": []})
-    proc.terminate()
-    proc.wait(10)
+    own_redis.stop()
     status, body = await _ready(relay)
     assert status == 503 and "Redis does not answer" in str(body["problems"])
     async with aiohttp.ClientSession() as http:
@@ -153,15 +124,6 @@ async def test_readyz_follows_redis_and_draining(
     plain.app[DRAINING].set()  # what close() does first
     status, body = await _ready(plain)
     assert status == 503 and "draining" in str(body["problems"])
-
-
-def _pings(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 async def test_json_log_lines_carry_the_full_session_id(

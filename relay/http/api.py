@@ -11,13 +11,14 @@ import aiohttp
 from aiohttp import web
 
 from relay import tokens
-from relay.errors import RelayError
+from relay.errors import RelayError, StoreUnavailable
 from relay.events import iso
 from relay.http.errors import error, error_from
 from relay.http.keys import MANAGER, SETTINGS, STORE
 from relay.sessions.options import parse_live_options
 
 SSE_KEEPALIVE_S = 15.0
+LEAVE_CHECK_S = 0.5  # how soon a listener that left is let go (its Redis subscription with it)
 
 
 async def create_live(request: web.Request) -> web.Response:
@@ -86,31 +87,49 @@ async def create_watch_link(request: web.Request) -> web.Response:
 
 
 async def live_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of a session. The subscription is made before the answer starts (so
+    an unreachable store is a 503), and ends as soon as the listener leaves (aiohttp does not
+    cancel a handler whose client went away: a watcher notices it) or the store goes away
+    (the stream ends; the listener reconnects after ``retry``)."""
     if await _state(request) is None:
         return error(404, "no such live session")
     live_id = request.match_info["id"]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    async with request.app[STORE].events(live_id) as stream:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await response.write(b"retry: 3000\n\n")
 
-    async def keepalive() -> None:
-        while True:
-            await asyncio.sleep(SSE_KEEPALIVE_S)
-            await response.write(b": keepalive\n\n")
-
-    pinger = asyncio.create_task(keepalive())
-    try:
-        async with request.app[STORE].events(live_id) as stream:
-            await response.write(b"retry: 3000\n\n")
+        async def pump() -> None:
             async for event in stream:
                 await response.write(event.sse())
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-        pass  # the listener left
-    finally:
-        pinger.cancel()
+
+        async def watch() -> None:
+            """Until the listener leaves; a keepalive comment now and then."""
+            quiet_s = 0.0
+            while request.transport is not None and not request.transport.is_closing():
+                await asyncio.sleep(LEAVE_CHECK_S)
+                quiet_s += LEAVE_CHECK_S
+                if quiet_s >= SSE_KEEPALIVE_S:
+                    quiet_s = 0.0
+                    await response.write(b": keepalive\n\n")
+
+        tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(watch())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            gone = (ConnectionResetError, aiohttp.ClientConnectionResetError, StoreUnavailable)
+            if isinstance(result, BaseException) and not isinstance(
+                result, (asyncio.CancelledError, *gone)
+            ):
+                raise result
     return response

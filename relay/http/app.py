@@ -22,6 +22,7 @@ from relay.config import Settings
 from relay.http import api, cdp_endpoint, cloudflare, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
+from relay.http.errors import store_errors
 from relay.http.keys import DRAINING, KEPT, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
@@ -78,7 +79,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) -> web.Application:
     aioice_compat.install()  # RELAY_ICE_PORT_RANGE and friends (relay.webrtc.network)
     install_redaction()  # no token in any log line, aiohttp's own included
-    app = web.Application(middlewares=[cors, security], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[cors, security, store_errors], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
     app[DRAINING] = asyncio.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from relay.errors import (
@@ -13,6 +15,7 @@ from relay.errors import (
     PoolFull,
     PoolTimeout,
     RelayError,
+    StoreUnavailable,
     TargetNotFound,
     TargetUnusable,
     WatchLimit,
@@ -30,7 +33,10 @@ STATUS: dict[type[RelayError], int] = {
     BrowserUnreachable: 502,
     CDPClosed: 503,
     CDPError: 503,
+    StoreUnavailable: 503,
 }
+RETRY_AFTER_S = 5
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def status_of(exc: RelayError) -> int:
@@ -42,4 +48,17 @@ def error(status: int, message: str) -> web.Response:
 
 
 def error_from(exc: RelayError) -> web.Response:
-    return error(status_of(exc), str(exc))
+    response = error(status_of(exc), str(exc))
+    if isinstance(exc, StoreUnavailable):
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+@web.middleware
+async def store_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever a handler was doing when the store went away: a 503 with ``Retry-After``,
+    never a 500 (and no traceback: the store logs the outage once)."""
+    try:
+        return await handler(request)
+    except StoreUnavailable as exc:
+        return error_from(exc)

@@ -10,15 +10,20 @@ Keys (all under the configured prefix, ``live-relay:`` by default):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from relay import metrics
+from relay.errors import StoreUnavailable
 from relay.events import Event
 from relay.store.base import Store
 
@@ -26,6 +31,12 @@ from relay.store.base import Store
 # holds one for pub/sub. A blocking pool makes a burst wait for a connection instead of failing.
 MAX_CONNECTIONS = 1000
 POOL_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 2.0  # a Redis that does not answer is down: say so, do not hang
+OUTBOX_MAX = 10_000  # writes kept while Redis is down (events, states, spent links)
+FLUSH_INTERVAL_S = 0.5
+RECOVERY_GRACE_S = 1.0  # after Redis answers again, before the kept events go out
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _ms(seconds: float) -> int:
@@ -44,7 +55,18 @@ class _CountingRedis(aioredis.Redis):
             raise
 
 
+Op = tuple[
+    Any, ...
+]  # a write kept for later: ("publish", event, s) | ("state", id, state, s) | ("unlink", digest)
+
+
 class RedisStore(Store):
+    """Reads that fail raise ``StoreUnavailable`` (the API answers 503). Writes that must not
+    be lost (events, session states, spent links) are kept in order in a bounded outbox while
+    Redis is unreachable and written when it is back, ``RECOVERY_GRACE_S`` after it answers
+    again (so that subscribers that lost their connection are back first). The outage is
+    logged once when it starts and once when it ends."""
+
     def __init__(self, url: str, prefix: str = "live-relay:") -> None:
         self.prefix = prefix
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -53,50 +75,142 @@ class RedisStore(Store):
             health_check_interval=30,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
         )
         self._redis = _CountingRedis(connection_pool=pool)
+        self._outbox: deque[Op] = deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self.down = False
 
     def channel(self, live_id: str) -> str:
         return f"{self.prefix}live:{live_id}"
 
+    # -- availability ------------------------------------------------------------------------
+
+    def _went_down(self, exc: BaseException) -> StoreUnavailable:
+        if not self.down:
+            self.down = True
+            log.warning(
+                "Redis is unreachable (%s): the API answers 503 until it is back; events and "
+                "session states are kept and written then", type(exc).__name__,
+            )  # fmt: skip
+        return StoreUnavailable(f"Redis is unreachable ({type(exc).__name__}); try again")
+
+    def _came_back(self) -> None:
+        if self.down and not self._outbox:
+            self.down = False
+            log.info("Redis is back")
+
+    async def _read(self, call: Awaitable[T]) -> T:
+        try:
+            result = await call
+        except (RedisError, OSError) as exc:
+            raise self._went_down(exc) from None
+        self._came_back()
+        return result
+
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._read(self._redis.ping())
 
     async def close(self) -> None:
+        if self._outbox and not self.down:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self._drain()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self._outbox:
+            log.warning("Redis: %d kept writes could not be made before the relay stopped",
+                        len(self._outbox))  # fmt: skip
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()
 
-    async def put_link(self, digest: str, live_id: str, ttl_s: float) -> None:
-        await self._redis.set(f"{self.prefix}link:{digest}", live_id, px=_ms(ttl_s))
+    # -- writes that wait for Redis when they must ------------------------------------------
 
-    async def consume_link(self, digest: str) -> str | None:
-        value = await self._redis.getdel(f"{self.prefix}link:{digest}")
-        return value if isinstance(value, str) else None  # decode_responses: always str
+    async def _do(self, op: Op) -> None:
+        kind = op[0]
+        if kind == "publish":
+            event, retention_s = op[1], op[2]
+            payload = event.to_json()
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if event.final:
+                    pipe.set(f"{self.prefix}final:{event.id}", payload, px=_ms(retention_s))
+                pipe.publish(self.channel(event.id), payload)
+                try:
+                    await pipe.execute()
+                except RedisError:
+                    metrics.REDIS_ERRORS.inc()
+                    raise
+        elif kind == "state":
+            await self._redis.set(f"{self.prefix}state:{op[1]}", json.dumps(op[2]), px=_ms(op[3]))
+        else:
+            await self._redis.delete(f"{self.prefix}link:{op[1]}")
 
-    async def delete_link(self, digest: str) -> None:
-        await self._redis.delete(f"{self.prefix}link:{digest}")
+    async def _write(self, op: Op) -> None:
+        if not self._outbox:  # in order: nothing may overtake what is kept
+            try:
+                await self._do(op)
+                self._came_back()
+                return
+            except (RedisError, OSError) as exc:
+                self._went_down(exc)
+        if len(self._outbox) >= OUTBOX_MAX:
+            self._outbox.popleft()
+            log.warning("Redis: the outbox is full (%d); the oldest kept write is dropped",
+                        OUTBOX_MAX)  # fmt: skip
+        self._outbox.append(op)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="redis-outbox")
 
-    async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None:
-        await self._redis.set(f"{self.prefix}state:{live_id}", json.dumps(state), px=_ms(ttl_s))
+    async def _drain(self) -> int:
+        done = 0
+        while self._outbox:
+            await self._do(self._outbox[0])
+            self._outbox.popleft()
+            done += 1
+        return done
 
-    async def get_state(self, live_id: str) -> dict[str, Any] | None:
-        raw = await self._redis.get(f"{self.prefix}state:{live_id}")
-        return None if raw is None else json.loads(raw)
+    async def _flush(self) -> None:
+        while self._outbox:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            try:
+                await self._redis.ping()
+            except (RedisError, OSError):
+                continue
+            await asyncio.sleep(RECOVERY_GRACE_S)
+            try:
+                done = await self._drain()
+            except (RedisError, OSError):
+                continue
+            log.info("Redis is back: %d kept writes made", done)
+            self.down = False
 
     async def publish(self, event: Event, retention_s: float) -> None:
-        payload = event.to_json()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if event.final:
-                pipe.set(f"{self.prefix}final:{event.id}", payload, px=_ms(retention_s))
-            pipe.publish(self.channel(event.id), payload)
-            try:
-                await pipe.execute()
-            except RedisError:
-                metrics.REDIS_ERRORS.inc()
-                raise
+        await self._write(("publish", event, retention_s))
+
+    async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None:
+        await self._write(("state", live_id, state, ttl_s))
+
+    async def delete_link(self, digest: str) -> None:
+        await self._write(("unlink", digest))
+
+    # -- reads (and writes a caller must know failed) ---------------------------------------
+
+    async def put_link(self, digest: str, live_id: str, ttl_s: float) -> None:
+        await self._read(self._redis.set(f"{self.prefix}link:{digest}", live_id, px=_ms(ttl_s)))
+
+    async def consume_link(self, digest: str) -> str | None:
+        value = await self._read(self._redis.getdel(f"{self.prefix}link:{digest}"))
+        return value if isinstance(value, str) else None  # decode_responses: always str
+
+    async def get_state(self, live_id: str) -> dict[str, Any] | None:
+        raw = await self._read(self._redis.get(f"{self.prefix}state:{live_id}"))
+        return None if raw is None else json.loads(raw)
 
     async def get_final(self, live_id: str) -> Event | None:
-        raw = await self._redis.get(f"{self.prefix}final:{live_id}")
+        raw = await self._read(self._redis.get(f"{self.prefix}final:{live_id}"))
         return None if raw is None else Event.from_json(raw)
 
     @asynccontextmanager
@@ -104,19 +218,22 @@ class RedisStore(Store):
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self.channel(live_id))
-        except RedisError:
+        except (RedisError, OSError) as exc:
             metrics.REDIS_ERRORS.inc()
             await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise
+            raise self._went_down(exc) from None
 
         async def stream() -> AsyncIterator[Event]:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                try:
-                    yield Event.from_json(message["data"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # someone else's message on our channel: not ours to act on
+            try:
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        yield Event.from_json(message["data"])
+                    except (ValueError, KeyError, TypeError):
+                        continue  # someone else's message on our channel: not ours to act on
+            except (RedisError, OSError) as exc:  # the connection went away under us
+                raise self._went_down(exc) from None
 
         try:
             yield stream()
