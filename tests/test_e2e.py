@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
+import weakref
 
 import aiohttp
 import pytest
 
+from relay.browser.cdp import CDPConnection
 from relay.http.app import MANAGER, STORE, RunningServer
 from relay.testing.pages import SourcePage, create_live, eventually
 from relay.testing.viewer import (
@@ -408,3 +411,50 @@ async def test_a_lost_packet_is_resent_once_however_often_it_is_nacked(
             assert sorted(bot.packets_by_ssrc.values())[0] == 1
         finally:
             await bot.close(http)
+
+
+async def test_a_background_tab_is_brought_to_the_front_and_streams(
+    relay: RunningServer, source: SourcePage
+) -> None:
+    """A session on a page that is not the browser's front tab: Chromium paints no frames for
+    a hidden tab, so the relay brings it to the front."""
+    conn = await CDPConnection.connect(source.chromium.ws_endpoint)
+    try:
+        other = (await conn.send("Target.createTarget", {"url": "about:blank"}))["targetId"]
+        await conn.send("Target.activateTarget", {"targetId": other})
+        assert await source.evaluate("document.visibilityState") == "hidden"
+        live = await create_live(relay, source)
+        bot = WhepReceiver(live["liveURL"])
+        async with aiohttp.ClientSession() as http:
+            try:
+                await bot.connect(http)
+                await eventually(lambda: bot.frames > 0)
+            finally:
+                await bot.close(http)
+        assert await source.evaluate("document.visibilityState") == "visible"
+    finally:
+        await conn.close()
+
+
+async def test_an_ended_session_is_let_go(relay: RunningServer, source: SourcePage) -> None:
+    """Once a session has ended the relay keeps its outcome, not the session (its page, video
+    and connections): a viewer coming back still learns why."""
+    live = await create_live(relay, source)
+    bot = WhepReceiver(live["liveURL"])
+    async with aiohttp.ClientSession() as http:
+        await bot.connect(http)
+        await eventually(lambda: bot.frames > 0)
+        session = weakref.ref(relay.app[MANAGER].sessions[live["id"]])
+        async with http.delete(f"{relay.base_url}/api/live/{live['id']}") as resp:
+            assert resp.status == 200
+        await bot.pc.close()
+        assert bot.resource is not None
+        async with http.post(
+            f"{bot.resource}/done", headers={"Authorization": f"Bearer {bot.credential}"}
+        ) as resp:
+            assert resp.status == 410 and (await resp.json())["reason"] == "cancelled"
+        async with http.post(
+            f"{bot.resource}/done", headers={"Authorization": "Bearer wrong"}
+        ) as resp:
+            assert resp.status == 404
+    await eventually(lambda: gc.collect() >= 0 and session() is None, timeout_s=15)

@@ -31,6 +31,10 @@ class Controller:
         self.viewer_id = tokens.new_id()
         return credential
 
+    @property
+    def credential_hash(self) -> str | None:
+        return self._credential_hash
+
     def revoke(self) -> None:
         """The link's redemption failed before anyone saw anything: no viewer after all."""
         self._credential_hash = self.viewer_id = None

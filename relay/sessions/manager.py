@@ -49,6 +49,9 @@ class LiveManager:
         self.sessions: dict[str, LiveSession] = {}
         self._by_digest: dict[str, LiveSession] = {}
         self._by_viewer: dict[str, LiveSession] = {}
+        # Viewers of ended sessions: (credential hash, reason), so one coming back learns why
+        # without the relay keeping the whole session (its page, video, connections) around.
+        self._gone: dict[str, tuple[str, str | None]] = {}
         self._by_watch_digest: dict[str, LiveSession] = {}
 
     def _forget(self, session: LiveSession) -> None:
@@ -58,9 +61,11 @@ class LiveManager:
         for digest in [d for d, s in self._by_watch_digest.items() if s is session]:
             del self._by_watch_digest[digest]
         loop = asyncio.get_running_loop()
-        for viewer_id in session.viewer_ids():
-            delay = min(self.settings.result_retention_s, VIEWER_MEMORY_S)
-            loop.call_later(delay, self._by_viewer.pop, viewer_id, None)
+        delay = min(self.settings.result_retention_s, VIEWER_MEMORY_S)
+        for viewer_id, credential_hash in session.viewer_credentials().items():
+            self._by_viewer.pop(viewer_id, None)
+            self._gone[viewer_id] = (credential_hash, session.reason)
+            loop.call_later(delay, self._gone.pop, viewer_id, None)
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
         hooks = options.notify or self.settings.notify
@@ -120,6 +125,10 @@ class LiveManager:
             target = await conn.attach(target_id)
             with contextlib.suppress(CDPError):
                 await target.send("Inspector.enable")  # for Inspector.targetCrashed
+            with contextlib.suppress(CDPError):
+                # A background tab is hidden: Chromium paints it rarely or never, and its
+                # page knows it is not seen. The person is about to look at it.
+                await target.send("Page.bringToFront")
             return target
         except CDPError as exc:
             raise TargetNotFound(f"no such target in that browser: {exc.message}") from None
@@ -214,6 +223,9 @@ class LiveManager:
         """The session of a viewer's credential, and the watcher it belongs to, if one."""
         session = self._by_viewer.get(viewer_id)
         if session is None:
+            gone = self._gone.get(viewer_id)
+            if gone is not None and tokens.same_secret(credential, gone[0]):
+                raise SessionGone(gone[1])
             raise ViewerRefused
         spectator = None
         if viewer_id != session.controller.viewer_id:

@@ -126,6 +126,13 @@ class LiveSession:
         """Every viewer id this session handed out, the controller's and the watchers'."""
         return [v for v in (self.controller.viewer_id, *self.watchers.by_id) if v]
 
+    def viewer_credentials(self) -> dict[str, str]:
+        """Every viewer id this session handed out, with its credential's hash."""
+        found = {s.id: s.credential_hash for s in self.watchers.by_id.values()}
+        if self.controller.viewer_id and self.controller.credential_hash:
+            found[self.controller.viewer_id] = self.controller.credential_hash
+        return found
+
     def peer_of(self, viewer_id: str) -> ViewerPeer | None:
         """The connection of a viewer of this session now, if it has one."""
         if viewer_id == self.controller.viewer_id:
