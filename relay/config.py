@@ -19,6 +19,7 @@ from typing import Any
 from relay.errors import ConfigError
 from relay.logs import LogFormat
 from relay.sessions.email import SmtpServer, parse_smtp_url
+from relay.sessions.hosts import parse_allowed_hosts
 from relay.sessions.settings import SessionSettings
 from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.tokens import Secret
@@ -67,6 +68,8 @@ class Settings:
     browser_timeout_ms: int = 1_800_000
     web_dir: Path = DEFAULT_WEB_DIR
     log_level: str = "INFO"
+    drain_s: float = 10.0
+    allowed_hosts: tuple[str, ...] = ()
     log_format: LogFormat = "text"
     metrics_port: int | None = None
 
@@ -362,6 +365,13 @@ OPTIONS: tuple[Option, ...] = (
         "Chromium binary for `demo`. Default: a Playwright-installed browser, then system paths.",
     ),
     Option(
+        "allowed_hosts",
+        "RELAY_ALLOWED_HOSTS",
+        parse_allowed_hosts,
+        "Comma-separated hosts scripts' browserWSEndpoint and notify webhooks may name: names, "
+        "*.domain, IPs, networks (10.0.0.0/8); others get 403. Default: any host.",
+    ),
+    Option(
         "frame_ancestors",
         "RELAY_FRAME_ANCESTORS",
         _frame_ancestors,
@@ -424,6 +434,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("web_dir", "RELAY_WEB_DIR", Path, "Folder of the viewer page."),
     Option("log_level", "RELAY_LOG_LEVEL", str.upper, "Logging level."),
+    Option(
+        "drain_s",
+        "RELAY_DRAIN_S",
+        _positive(float),
+        "On SIGTERM: sessions end (cancelled, outcomes sent), then open connections (CDP clients, "
+        "event streams) get at most this long before the relay exits.",
+    ),
     Option(
         "log_format",
         "RELAY_LOG_FORMAT",

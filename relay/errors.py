@@ -139,6 +139,10 @@ class ViewerRefused(RelayError):
     """A reconnect, goodbye or Done without a valid viewer credential."""
 
 
+class HostRefused(OptionsError):
+    """A browser endpoint or webhook on a host that ``RELAY_ALLOWED_HOSTS`` does not list."""
+
+
 class StoreUnavailable(RelayError):
     """The store (Redis) cannot be reached now; the request may be tried again."""
 

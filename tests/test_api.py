@@ -164,3 +164,24 @@ async def test_invalid_complete_when_selector_is_refused(
     )  # fmt: skip
     assert status == 400 and "selector" in body["error"]
     assert relay.app[MANAGER].sessions == {}
+
+
+async def test_allowed_hosts_refuse_other_browsers_and_webhooks(
+    start_relay: StartRelay, source: SourcePage
+) -> None:
+    relay = await start_relay(allowed_hosts=("10.0.0.0/8",))
+    body = {"browserWSEndpoint": source.chromium.ws_endpoint, "targetId": source.target_id}
+    status, answer = await call(relay, "POST", "/api/live", json=body)
+    assert status == 403 and "RELAY_ALLOWED_HOSTS" in answer["error"]
+    port = source.chromium.ws_endpoint.split(":")[2].split("/")[0]
+    status, _ = await call(
+        relay, "POST", "/api/live", json={"browserWSEndpoint": f"http://0x7f000001:{port}"}
+    )
+    assert status == 403  # the same address spelled another way is still not on the list
+    local = await start_relay(allowed_hosts=("127.0.0.1",))
+    status, _ = await call(local, "POST", "/api/live", json=body)
+    assert status == 201
+    status, answer = await call(
+        local, "POST", "/api/live", json={**body, "notify": "http://hooks.example.org/x"}
+    )
+    assert status == 403 and "notify" in answer["error"]

@@ -8,10 +8,12 @@ import os
 import re
 import signal
 import sys
+import time
 
 import aiohttp
 import pytest
 
+from relay.testing.pages import SourcePage
 from relay.testing.viewer import ViewerBrowser, wait_playing
 
 pytestmark = pytest.mark.timeout(90)
@@ -86,6 +88,33 @@ async def test_serve_answers_and_stops_cleanly() -> None:
     proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(proc.wait(), 15)
     assert proc.returncode == 0
+
+
+async def test_sigterm_ends_sessions_first_and_exits_in_time(source: SourcePage) -> None:
+    """Event streams get the outcome before the relay goes, a CDP client does not hold it up,
+    and it exits within RELAY_DRAIN_S (10 s) of SIGTERM."""
+    proc = await run("serve", "--port", "0")
+    base = await read_until(proc, r"listening on (http://\S+)")
+    async with aiohttp.ClientSession() as http:
+        body = {"browserWSEndpoint": source.chromium.ws_endpoint, "targetId": source.target_id}
+        async with http.post(f"{base}/api/live", json=body) as resp:
+            live = await resp.json()
+        streams = []
+        for _ in range(3):
+            stream = await http.get(f"{base}/api/live/{live['id']}/events")
+            assert (await stream.content.readline()).startswith(b"retry:")
+            streams.append(stream)
+        cdp = await http.ws_connect(base.replace("http", "ws", 1) + "/chromium")
+        await cdp.send_json({"id": 1, "method": "Browser.getVersion"})
+        assert (await asyncio.wait_for(cdp.receive_json(), 30))["id"] == 1
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        for stream in streams:
+            text = (await asyncio.wait_for(stream.content.read(), 15)).decode()
+            assert "event: liveComplete" in text and '"cancelled"' in text
+        await asyncio.wait_for(proc.wait(), 15)
+        assert proc.returncode == 0 and time.monotonic() - started < 10
+        await cdp.close()
 
 
 async def test_demo_prints_a_link_and_the_outcome(viewer: ViewerBrowser) -> None:

@@ -104,7 +104,7 @@ class KeptBrowsers:
                 await hook()
         await kept.chromium.close()
         self.pool.release()
-        log.info("kept browser %s closed", kept.id)
+        log.info("managed browser %s closed", kept.id)
 
     async def close(self, browser_id: str) -> None:
         """Close it now; returns once it is closed."""

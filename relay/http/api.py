@@ -11,10 +11,11 @@ import aiohttp
 from aiohttp import web
 
 from relay import tokens
-from relay.errors import RelayError, StoreUnavailable
+from relay.errors import HostRefused, RelayError, StoreUnavailable
 from relay.events import iso
 from relay.http.errors import error, error_from
 from relay.http.keys import MANAGER, SETTINGS, STORE
+from relay.sessions.hosts import url_allowed
 from relay.sessions.options import parse_live_options
 
 SSE_KEEPALIVE_S = 15.0
@@ -31,6 +32,9 @@ async def create_live(request: web.Request) -> web.Response:
         return error(400, "the request body must be JSON (UTF-8)")
     try:
         options = parse_live_options(body, settings.live_timeout_ms)
+        # A script names its browser here (the CDP endpoint's browsers are the relay's own).
+        if not url_allowed(options.browser_ws_endpoint, settings.allowed_hosts):
+            raise HostRefused("browserWSEndpoint's host is not in RELAY_ALLOWED_HOSTS")
         session, token = await manager.create(options)
     except RelayError as exc:
         return error_from(exc)

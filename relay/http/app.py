@@ -7,6 +7,7 @@ WHEP), ``cdp_endpoint`` (browserless-compatible CDP), ``auth`` (keys, headers, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from relay.http import api, cdp_endpoint, cloudflare, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
 from relay.http.errors import store_errors
-from relay.http.keys import DRAINING, KEPT, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
+from relay.http.keys import CDP_CLIENTS, DRAINING, KEPT, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
@@ -83,6 +84,8 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
     app[DRAINING] = asyncio.Event()
+    app[CDP_CLIENTS] = set()
+    app.on_shutdown.append(cdp_endpoint.close_cdp_clients)
     app.cleanup_ctx.append(_services)
     app.router.add_get("/healthz", observe.healthz)
     app.router.add_get("/readyz", observe.readyz)
@@ -136,7 +139,14 @@ class RunningServer:
         return self.settings.base_url
 
     async def close(self) -> None:
-        self.app[DRAINING].set()  # /readyz says 503 from now on
+        """Stop: no new work (``/readyz`` 503), every session ends with ``cancelled`` while the
+        server still runs, so that event streams and CDP clients get their outcome before
+        their connections close; then the server stops, giving open connections at most
+        ``RELAY_DRAIN_S``."""
+        self.app[DRAINING].set()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.settings.drain_s):
+                await self.app[MANAGER].end_all("cancelled")
         await self.runner.cleanup()
         if self.metrics is not None:
             await self.metrics.cleanup()
@@ -156,8 +166,9 @@ async def start_server(
         msock = socket.create_server((settings.host, settings.metrics_port))
         settings = replace(settings, metrics_port=msock.getsockname()[1])
     runner = web.AppRunner(
-        create_app(settings, extra_static), access_log_class=AccessLogger, handle_signals=False
-    )
+        create_app(settings, extra_static), access_log_class=AccessLogger, handle_signals=False,
+        shutdown_timeout=settings.drain_s,
+    )  # fmt: skip
     metrics: web.AppRunner | None = None
     try:
         await runner.setup()

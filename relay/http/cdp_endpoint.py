@@ -39,7 +39,7 @@ from relay.http.cdp_options import (
     parse_reconnect_params,
 )
 from relay.http.errors import error_from
-from relay.http.keys import KEPT, MANAGER, POOL, SETTINGS, STORE
+from relay.http.keys import CDP_CLIENTS, KEPT, MANAGER, POOL, SETTINGS, STORE
 from relay.sessions.manager import LiveManager
 from relay.sessions.options import LiveOptions
 from relay.sessions.session import LiveSession
@@ -322,6 +322,7 @@ async def proxy(request: web.Request, kept: KeptBrowser, timeout_s: float) -> we
     conn: ProxyConnection | None = None
     try:
         await client.prepare(request)
+        app[CDP_CLIENTS].add(client)
         browser = await app[MANAGER].http.ws_connect(
             chromium.ws_endpoint, max_msg_size=MAX_MESSAGE_BYTES
         )
@@ -347,8 +348,18 @@ async def proxy(request: web.Request, kept: KeptBrowser, timeout_s: float) -> we
             await conn.close()
         else:
             await client.close()
+        app[CDP_CLIENTS].discard(client)
         app[KEPT].disconnected(kept)
     return client
+
+
+async def close_cdp_clients(app: web.Application) -> None:
+    """The relay is stopping: its CDP clients hear so (1001, going away) rather than hold the
+    shutdown until its drain time runs out."""
+    clients: set[web.WebSocketResponse] = app[CDP_CLIENTS]
+    for client in list(clients):
+        with contextlib.suppress(Exception):
+            await client.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"relay stopping")
 
 
 async def serve_connection(

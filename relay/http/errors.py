@@ -10,6 +10,7 @@ from relay.errors import (
     BrowserUnreachable,
     CDPClosed,
     CDPError,
+    HostRefused,
     OfferError,
     OptionsError,
     PoolFull,
@@ -24,6 +25,7 @@ from relay.errors import (
 # The most specific class wins (the first in the error's MRO found here).
 STATUS: dict[type[RelayError], int] = {
     OptionsError: 400,
+    HostRefused: 403,
     OfferError: 400,
     TargetUnusable: 400,
     TargetNotFound: 404,

@@ -18,4 +18,5 @@ MANAGER = web.AppKey("manager", LiveManager)
 VIEWER_HTML = web.AppKey("viewer_html", str)
 POOL = web.AppKey("pool", BrowserPool)
 KEPT = web.AppKey("kept", KeptBrowsers)  # managed browsers that outlive a connection
+CDP_CLIENTS = web.AppKey("cdp_clients", set[web.WebSocketResponse])  # closed on shutdown
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once the relay was told to stop

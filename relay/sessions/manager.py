@@ -15,6 +15,7 @@ from relay.errors import (
     BrowserUnreachable,
     CDPClosed,
     CDPError,
+    HostRefused,
     LinkRefused,
     OfferError,
     OptionsError,
@@ -23,7 +24,8 @@ from relay.errors import (
     TargetUnusable,
     ViewerRefused,
 )
-from relay.events import link_ready
+from relay.events import Reason, link_ready
+from relay.sessions.hosts import url_allowed
 from relay.sessions.options import LiveOptions
 from relay.sessions.record import SessionRecord
 from relay.sessions.session import LiveSession
@@ -69,6 +71,9 @@ class LiveManager:
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
         hooks = options.notify or self.settings.notify
+        allowed = self.settings.allowed_hosts
+        if any(h.format != "email" and not url_allowed(h.url, allowed) for h in hooks):
+            raise HostRefused("a notify URL's host is not in RELAY_ALLOWED_HOSTS")
         if self.settings.smtp_url is None and any(h.format == "email" for h in hooks):
             raise OptionsError("mailto: notify targets need an SMTP server (RELAY_SMTP_URL)")
         try:
@@ -268,8 +273,12 @@ class LiveManager:
     def live_url(self, token: str) -> str:
         return f"{self.settings.base_url}/live/{token}"
 
-    async def close(self) -> None:
+    async def end_all(self, reason: Reason = "cancelled") -> None:
+        """End every live session here (each outcome published)."""
         await asyncio.gather(
-            *(s.end("cancelled") for s in list(self.sessions.values())), return_exceptions=True
+            *(s.end(reason) for s in list(self.sessions.values())), return_exceptions=True
         )
+
+    async def close(self) -> None:
+        await self.end_all()
         await self.webhooks.close()

@@ -30,6 +30,7 @@ class SessionSettings:
     webhook_secret: Secret | None
     smtp_url: SmtpServer | None
     smtp_from: str
+    allowed_hosts: tuple[str, ...]
 
     @property
     def max_upload_bytes(self) -> int:
