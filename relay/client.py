@@ -16,6 +16,7 @@ events, or straight from Redis when ``redis_url`` is given.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from relay.events import Event, Reason
 
 __all__ = ["Live", "LiveRelay", "LiveRelayError", "Outcome", "request_human"]
 log = logging.getLogger(__name__)
+RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # between attempts to reopen the event stream
 
 Notify = Callable[[str], Awaitable[Any]] | str | Sequence[str | dict[str, str]]
 
@@ -62,13 +64,17 @@ class Live:
         async for event in self._relay.events(self.id):
             yield event
 
-    async def wait(self) -> Outcome:
-        async for event in self.events():
-            if event.final:
-                assert event.reason is not None
-                await give_back_viewport(self._page)
-                detail = (event.data or {}).get("detail")
-                return Outcome(event.id, event.reason, event.at, detail)
+    async def wait(self, timeout_s: float | None = None) -> Outcome:
+        """The outcome, once the session ends; ``TimeoutError`` after ``timeout_s`` (None:
+        as long as it takes). The event stream is opened again if it breaks (a relay
+        restarting, a proxy cutting idle connections): the outcome is kept for latecomers."""
+        async with asyncio.timeout(timeout_s):
+            async for event in self.events():
+                if event.final:
+                    assert event.reason is not None
+                    await give_back_viewport(self._page)
+                    detail = (event.data or {}).get("detail")
+                    return Outcome(event.id, event.reason, event.at, detail)
         raise LiveRelayError("the event stream ended without an outcome")
 
     async def state(self) -> dict[str, Any]:
@@ -181,17 +187,24 @@ class LiveRelay:
             finally:
                 await store.close()
             return
-        async with self.http.get(
-            f"{self.base_url}/api/live/{live_id}/events", timeout=aiohttp.ClientTimeout(total=None)
-        ) as resp:
-            if resp.status != 200:
-                raise LiveRelayError(f"events of {live_id}: HTTP {resp.status}")
-            async for line in resp.content:
-                if line.startswith(b"data:"):
-                    event = Event.from_json(line[5:])
-                    yield event
-                    if event.final:
-                        return
+        url = f"{self.base_url}/api/live/{live_id}/events"
+        for attempt in itertools.count():
+            try:
+                async with self.http.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
+                    if resp.status == 404 or 400 <= resp.status < 500:
+                        raise LiveRelayError(f"events of {live_id}: HTTP {resp.status}")
+                    if resp.status == 200:
+                        async for line in resp.content:
+                            if line.startswith(b"data:"):
+                                event = Event.from_json(line[5:])
+                                yield event
+                                if event.final:
+                                    return
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                log.info("events of %s: the stream broke (%s); opening it again", live_id,
+                         type(exc).__name__)  # fmt: skip
+            # Cut, or the relay is busy (503 while Redis or the relay restarts): again.
+            await asyncio.sleep(RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)])
 
 
 async def give_back_viewport(page: Any) -> None:

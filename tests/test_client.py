@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
 from relay.browser.chromium import QUIET_FLAGS, find_chromium
-from relay.client import LiveRelay, devtools_endpoint, request_human
+from relay.client import Live, LiveRelay, devtools_endpoint, request_human
 from relay.errors import LiveRelayError
+from relay.http.app import MANAGER, RunningServer
 from relay.sessions.webhooks import verify
-from relay.testing.pages import eventually
+from relay.testing.pages import SourcePage, create_live, eventually, local_site
 from relay.testing.viewer import ViewerBrowser, wait_playing
 from relay.tokens import Secret
 
@@ -130,3 +133,38 @@ async def test_the_sdk_says_what_it_needs(start_relay: StartRelay) -> None:
         await pw.stop()  # type: ignore[attr-defined]
     assert devtools_endpoint(["--remote-debugging-port=9222"]) == "http://127.0.0.1:9222"
     assert devtools_endpoint(["--headless"]) is None
+
+
+async def test_wait_takes_a_timeout_and_reopens_a_broken_event_stream(
+    relay: RunningServer, source: SourcePage
+) -> None:
+    """A proxy that cuts the first event stream (a relay restarting, an idle-connection reaper):
+    ``wait()`` opens it again and gets the outcome; with nothing to wait for, ``timeout_s``."""
+    live_data = await create_live(relay, source)
+    cut: list[int] = []
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if not cut:
+            cut.append(1)
+            await response.write(b"retry: 3000\n\n")
+            assert request.transport is not None
+            request.transport.close()  # mid-stream, no goodbye
+            return response
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{relay.base_url}{request.path}") as upstream:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+        return response
+
+    async with local_site({"/api/live/{id}/events": events}) as proxy:
+        async with LiveRelay(proxy) as client:
+            live = Live(client, live_data)
+            with pytest.raises(TimeoutError):
+                await live.wait(timeout_s=0.5)
+            waiting = asyncio.create_task(live.wait(timeout_s=30))
+            await eventually(lambda: len(cut) == 1)
+            await relay.app[MANAGER].sessions[live.id].end("cancelled")
+            outcome = await waiting
+    assert outcome.reason == "cancelled" and outcome.id == live.id

@@ -152,7 +152,10 @@ def _log_ice_errors(request: web.Request, viewer_id: str) -> None:
         if len(_logged_ice_errors) > 256:
             _logged_ice_errors.clear()
         _logged_ice_errors[problem] = now
-        log.warning("viewer %s: %s", viewer_id, problem.describe())
+        # A refused credential needs the operator; an unreachable server is often one of
+        # several addresses or transports the browser tried.
+        level = logging.WARNING if problem.code == 401 else logging.INFO
+        log.log(level, "viewer %s: %s", viewer_id, problem.describe())
 
 
 async def whep_offer(request: web.Request) -> web.Response:
