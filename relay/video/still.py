@@ -148,8 +148,10 @@ class StillPicture:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._shooting is not None:
-            self._shooting.cancel()
+        # A screenshot in flight is not cancelled: Chromium would finish it anyway, and when it
+        # does it puts back the device metrics it began with, undoing a clear sent meanwhile
+        # (seen: the page kept the viewer's layout after the session). It finishes, unused
+        # (``running`` is off), and ``paused()`` waits for it.
 
     async def close(self) -> None:
         self.stop()
