@@ -404,6 +404,12 @@ async def connect(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"service": "live-relay", "cdp": "connect a CDP client (WebSocket) to this URL"}
         )
+    return await serve_query(request)
+
+
+async def serve_query(request: web.Request) -> web.StreamResponse:
+    """A new managed browser for a CDP client, as its URL's query asks (``timeout``,
+    ``launch``, switches, ``keep_alive``)."""
     try:
         options = parse_connect_query(request.query)
         keep_ms = parse_keep_alive(request.query)

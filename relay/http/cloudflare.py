@@ -25,7 +25,7 @@ from relay.browser.kept import KeptBrowser
 from relay.errors import CDPClosed, CDPError, ConnectError, RelayError
 from relay.http.auth import key_refused
 from relay.http.cdp_cloudflare import LIVE_VIEW_DEFAULT_MS
-from relay.http.cdp_endpoint import connect_kept, launch_managed, serve_connection
+from relay.http.cdp_endpoint import connect_kept, launch_managed, serve_query
 from relay.http.cdp_options import parse_connect_query, parse_keep_alive
 from relay.http.errors import error, error_from
 from relay.http.keys import KEPT, MANAGER, POOL, SETTINGS
@@ -49,12 +49,7 @@ async def connect_new(request: web.Request) -> web.StreamResponse:
         return refused
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return error(400, "connect a CDP client (WebSocket) here, or POST to make a browser")
-    try:
-        options = parse_connect_query(request.query)
-        keep_ms = parse_keep_alive(request.query)
-    except ConnectError as exc:
-        return error_from(exc)
-    return await serve_connection(request, options, keep_ms)
+    return await serve_query(request)
 
 
 async def _targets(request: web.Request, kept: KeptBrowser) -> list[dict[str, Any]]:
