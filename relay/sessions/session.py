@@ -265,11 +265,13 @@ class LiveSession:
     ) -> None:
         if peer is not self.controller.peer or self.ended:
             return
-        await self.controller.let_go()
+        # The wait counts from the loss (or the goodbye), not from when the connection has
+        # been torn down (closing a peer can take seconds).
         self.life.lose_viewer()
         self._wait_for_viewer(
             self.settings.reconnect_grace_s if grace_s is None else grace_s, goodbye
         )
+        await self.controller.let_go()
         await self.save()
         await self.record.publish(Event("viewerDisconnected", self.id, iso_now()))
 

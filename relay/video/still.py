@@ -48,6 +48,7 @@ MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patc
 AFTER_METRICS_S = 0.5
 SHOT_QUALITY = 100
 SHOT_TIMEOUT_S = 3.0
+CLOSE_WAIT_S = 1.0  # how long a closing page waits for a screenshot in flight
 
 
 def _sharp_frame(decoder: FrameDecoder, data_b64: str, width: int, height: int) -> av.VideoFrame:
@@ -156,6 +157,9 @@ class StillPicture:
     async def close(self) -> None:
         self.stop()
         if self._shooting is not None:
+            # Let a capture in flight finish (see stop), but do not hold a closing page long.
+            await asyncio.wait([self._shooting], timeout=CLOSE_WAIT_S)
+            self._shooting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._shooting
 
