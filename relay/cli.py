@@ -49,7 +49,12 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: open live sessions end with reason 'cancelled'")
+        log.info(
+            "shutting down: open live sessions go to another relay of the cluster, or end "
+            "with reason 'cancelled'"
+            if settings.redis_url
+            else "shutting down: open live sessions end with reason 'cancelled'"
+        )
         await server.close()
 
 

@@ -72,6 +72,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     log_format: LogFormat = "text"
     metrics_port: int | None = None
+    internal_url: str = ""
+    cluster_secret: Secret | None = None
+    lease_s: float = 3.0
 
     @property
     def base_url(self) -> str:
@@ -244,6 +247,28 @@ OPTIONS: tuple[Option, ...] = (
         secret=True,
     ),
     Option("redis_prefix", "RELAY_REDIS_PREFIX", str, "Prefix of every Redis key and channel."),
+    Option(
+        "internal_url",
+        "RELAY_INTERNAL_URL",
+        _url,
+        "With Redis, several relays share sessions: the URL at which the other relays reach "
+        "this one (e.g. http://10.0.0.5:8080); a request about a session held by another relay "
+        "is forwarded there. Needs RELAY_CLUSTER_SECRET.",
+    ),
+    Option(
+        "cluster_secret",
+        "RELAY_CLUSTER_SECRET",
+        _optional_secret,
+        "Shared by the relays of a cluster: authenticates forwarded requests and hand-overs.",
+        secret=True,
+    ),
+    Option(
+        "lease_s",
+        "RELAY_LEASE_S",
+        _positive(float),
+        "With Redis: a relay that has not renewed its lease for this long is dead; another "
+        "relay takes its sessions over (viewers reconnect there) or ends them with a reason.",
+    ),
     Option(
         "link_ttl_s",
         "RELAY_LINK_TTL_S",
@@ -486,6 +511,11 @@ def load_settings(
     settings = replace(Settings(), **{k: v for k, v in values.items() if k in known})
     if settings.smtp_url is None and any(h.format == "email" for h in settings.notify):
         raise ConfigError("RELAY_NOTIFY has mailto: targets: set RELAY_SMTP_URL too")
+    if settings.internal_url and (settings.redis_url is None or settings.cluster_secret is None):
+        raise ConfigError(
+            "RELAY_INTERNAL_URL needs RELAY_REDIS_URL (the relays share it) and "
+            "RELAY_CLUSTER_SECRET (they prove themselves to each other with it)"
+        )
     if bool(settings.turn_urls) != (settings.turn_secret is not None):
         raise ConfigError("RELAY_TURN_URLS and RELAY_TURN_SECRET go together: set both or neither")
     return settings

@@ -147,6 +147,11 @@ class StoreUnavailable(RelayError):
     """The store (Redis) cannot be reached now; the request may be tried again."""
 
 
+class OwnerUnavailable(RelayError):
+    """The relay that holds the session cannot answer now (it is stopping, being replaced, or
+    not reachable); the request may be tried again in a moment."""
+
+
 class SessionGone(RelayError):
     """The live session has ended; ``reason`` says why."""
 

@@ -109,28 +109,33 @@ def _balancer(port: int, relays: tuple[int, int]) -> str:
     site = (DEPLOY / "compose" / "balancer.conf").read_text()
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
     for name, relay_port in zip(("relay1", "relay2"), relays, strict=True):
-        assert f"{name}:8080" in site
-        site = site.replace(f"{name}:8080", f"127.0.0.1:{relay_port}")
+        assert f"server {name}:8080" in site
+        site = site.replace(f"server {name}:8080", f"server 127.0.0.1:{relay_port}")
     return site
 
 
 @needs_nginx
-async def test_the_compose_balancer_sends_each_link_to_its_relay(
+async def test_the_compose_balancer_spreads_requests_and_any_relay_serves_any_link(
     start_relay: StartRelay, source: SourcePage, redis_prefix: str
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    ports = (free_port(), free_port())
     shared = {"api_keys": (Secret(KEY),), "redis_url": Secret(REDIS_URL),
-              "redis_prefix": redis_prefix}  # fmt: skip
-    one = await start_relay(public_base_url=f"{base}/n1", **shared)
-    two = await start_relay(public_base_url=f"{base}/n2", **shared)
-    with run_nginx(_balancer(port, (one.settings.port, two.settings.port)), port):
+              "redis_prefix": redis_prefix, "public_base_url": base,
+              "cluster_secret": Secret("compose-test-secret")}  # fmt: skip
+    relays = [
+        await start_relay(port=p, internal_url=f"http://127.0.0.1:{p}", **shared) for p in ports
+    ]
+    with run_nginx(_balancer(port, ports), port):
         async with aiohttp.ClientSession() as http:
-            live = await _create(http, base, source)
-            made_by = one if live["id"] in _sessions(one) else two
-            prefix = "/n1/" if made_by is one else "/n2/"
-            assert live["liveURL"].startswith(base + prefix)
-            await _plays(http, live["liveURL"])  # page, WHEP and Location under the prefix
+            made_by = set()
+            for _ in range(2):  # round robin: one link made on each relay
+                live = await _create(http, base, source)
+                made_by |= {i for i, r in enumerate(relays) if live["id"] in _sessions(r)}
+                assert live["liveURL"].startswith(f"{base}/live/")  # no node in the link
+                await _plays(http, live["liveURL"])  # page, config, WHEP: any relay answers
+            assert made_by == {0, 1}
 
 
 def _sessions(relay: RunningServer) -> set[str]:

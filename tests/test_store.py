@@ -136,3 +136,27 @@ async def test_redis_keys_live_under_the_prefix_with_ttls(redis_prefix: str) -> 
     finally:
         await client.aclose()
         await store.close()
+
+
+async def test_a_session_has_one_final_event_whoever_publishes_it(store: Store) -> None:
+    """Two relays ending the same session (one took it over from the other): subscribers and
+    latecomers get the first outcome only, and the second publisher learns it was second."""
+    live_id = new_id()
+    got: list[Event] = []
+
+    async def listen() -> None:
+        async with store.events(live_id) as events:
+            async for event in events:
+                got.append(event)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.1)  # let it subscribe
+    firsts = await asyncio.gather(
+        store.publish(live_complete(live_id, "done"), 60),
+        store.publish(live_complete(live_id, "targetClosed"), 60),
+    )
+    assert sorted(firsts) == [False, True]
+    await asyncio.wait_for(listener, 5)
+    final = await store.get_final(live_id)
+    assert final is not None
+    assert [(e.type, e.reason) for e in got] == [("liveComplete", final.reason)]

@@ -14,12 +14,13 @@ from relay import tokens
 from relay.errors import HostRefused, RelayError, StoreUnavailable
 from relay.events import iso
 from relay.http.errors import error, error_from
-from relay.http.keys import MANAGER, SETTINGS, STORE
+from relay.http.keys import MANAGER, SETTINGS, STORE, STREAMS_CLOSE
 from relay.sessions.hosts import url_allowed
 from relay.sessions.options import parse_live_options
 
 SSE_KEEPALIVE_S = 15.0
 LEAVE_CHECK_S = 0.5  # how soon a listener that left is let go (its Redis subscription with it)
+FLUSH_S = 0.5  # when the relay stops: for an outcome just published to reach the stream
 
 
 async def create_live(request: web.Request) -> web.Response:
@@ -114,9 +115,13 @@ async def live_events(request: web.Request) -> web.StreamResponse:
                 await response.write(event.sse())
 
         async def watch() -> None:
-            """Until the listener leaves; a keepalive comment now and then."""
+            """Until the listener leaves or the relay stops; a keepalive now and then."""
             quiet_s = 0.0
+            closing = request.app[STREAMS_CLOSE]
             while request.transport is not None and not request.transport.is_closing():
+                if closing.is_set():  # the listener reconnects to another relay
+                    await asyncio.sleep(FLUSH_S)
+                    return
                 await asyncio.sleep(LEAVE_CHECK_S)
                 quiet_s += LEAVE_CHECK_S
                 if quiet_s >= SSE_KEEPALIVE_S:

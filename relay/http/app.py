@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from relay import tokens
 from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
@@ -24,7 +25,20 @@ from relay.http import api, cdp_endpoint, cloudflare, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
 from relay.http.errors import store_errors
-from relay.http.keys import CDP_CLIENTS, DRAINING, KEPT, MANAGER, POOL, SETTINGS, STORE, VIEWER_HTML
+from relay.http.keys import (
+    CDP_CLIENTS,
+    CLUSTER,
+    DRAINING,
+    HTTP,
+    KEPT,
+    MANAGER,
+    POOL,
+    SETTINGS,
+    STORE,
+    STREAMS_CLOSE,
+    VIEWER_HTML,
+)
+from relay.http.routing import adopt_handler, owned
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
 from relay.store import MemoryStore, Store
@@ -64,15 +78,34 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = await make_store(settings)
     http = aiohttp.ClientSession()
-    app[STORE] = store
-    app[MANAGER] = LiveManager(settings.sessions, store, http)
+    app[STORE], app[HTTP] = store, http
+    cluster = None
+    if settings.redis_url is not None:  # each relay on a Redis is a node of a cluster
+        from relay.cluster import ClusterNode
+        from relay.store.cluster import Directory
+        from relay.store.redis import RedisStore
+
+        assert isinstance(store, RedisStore)
+        directory = Directory(store)
+        manager = LiveManager(settings.sessions, store, http, directory, tokens.new_id())
+        cluster = ClusterNode(
+            manager, directory, settings.internal_url, settings.cluster_secret,
+            settings.lease_s, http,
+        )  # fmt: skip
+        await cluster.start()
+        app[CLUSTER] = cluster
+    else:
+        manager = LiveManager(settings.sessions, store, http)
+    app[MANAGER] = manager
     app[POOL] = BrowserPool(settings.max_browsers, settings.max_queued)
     app[KEPT] = KeptBrowsers(app[POOL], settings.browser_timeout_ms / 1000)
     try:
         yield
     finally:
         await app[KEPT].close_all()
-        await app[MANAGER].close()
+        await manager.close()
+        if cluster is not None:
+            await cluster.close()
         await http.close()
         await store.close()
 
@@ -83,7 +116,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app = web.Application(middlewares=[cors, security, store_errors], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
-    app[DRAINING] = asyncio.Event()
+    app[DRAINING], app[STREAMS_CLOSE] = asyncio.Event(), asyncio.Event()
     app[CDP_CLIENTS] = set()
     app.on_shutdown.append(cdp_endpoint.close_cdp_clients)
     app.cleanup_ctx.append(_services)
@@ -101,22 +134,24 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_get("/json/version/", cdp_endpoint.json_version)
     app.router.add_get("/api/openapi.json", openapi.openapi_json)
     app.router.add_post("/api/live", api.create_live)
-    app.router.add_get("/api/live/{id}", api.get_live)
-    app.router.add_delete("/api/live/{id}", api.delete_live)
-    app.router.add_get("/api/live/{id}/events", api.live_events)
-    app.router.add_post("/api/live/{id}/watchers", api.create_watch_link)
+    # Requests about one session run on the relay that holds it (relay.http.routing).
+    app.router.add_get("/api/live/{id}", owned("id", api.get_live))
+    app.router.add_delete("/api/live/{id}", owned("id", api.delete_live))
+    app.router.add_get("/api/live/{id}/events", api.live_events)  # from the store, anywhere
+    app.router.add_post("/api/live/{id}/watchers", owned("id", api.create_watch_link))
     app.router.add_static("/live/assets/", settings.web_dir, append_version=False)
-    app.router.add_post("/live/session/{viewer}/whep", viewer.whep_reconnect)
-    app.router.add_delete("/live/session/{viewer}", viewer.whep_delete)
-    app.router.add_patch("/live/session/{viewer}", viewer.whep_patch)
-    app.router.add_post("/live/session/{viewer}/close", viewer.viewer_beacon)
-    app.router.add_post("/live/session/{viewer}/done", viewer.viewer_done)
-    app.router.add_post("/live/session/{viewer}/failed", viewer.viewer_failed)
-    app.router.add_get("/live/session/{viewer}/config", viewer.reconnect_config)
-    app.router.add_get("/live/{token}/config", viewer.viewer_config)
+    app.router.add_post("/live/session/{viewer}/whep", owned("viewer", viewer.whep_reconnect))
+    app.router.add_delete("/live/session/{viewer}", owned("viewer", viewer.whep_delete))
+    app.router.add_patch("/live/session/{viewer}", owned("viewer", viewer.whep_patch))
+    app.router.add_post("/live/session/{viewer}/close", owned("viewer", viewer.viewer_beacon))
+    app.router.add_post("/live/session/{viewer}/done", owned("viewer", viewer.viewer_done))
+    app.router.add_post("/live/session/{viewer}/failed", owned("viewer", viewer.viewer_failed))
+    app.router.add_get("/live/session/{viewer}/config", owned("viewer", viewer.reconnect_config))
+    app.router.add_get("/live/{token}/config", owned("token", viewer.viewer_config))
     app.router.add_get("/live/", viewer.viewer_page)
     app.router.add_get("/live/{token}", viewer.viewer_page)
-    app.router.add_post("/live/{token}/whep", viewer.whep_offer)
+    app.router.add_post("/live/{token}/whep", owned("token", viewer.whep_offer))
+    app.router.add_post("/cluster/adopt/{id}", adopt_handler)
     for prefix, folder in (extra_static or {}).items():
         app.router.add_static(prefix, folder)
     return app
@@ -139,14 +174,19 @@ class RunningServer:
         return self.settings.base_url
 
     async def close(self) -> None:
-        """Stop: no new work (``/readyz`` 503), every session ends with ``cancelled`` while the
+        """Stop: no new work (``/readyz`` 503), every session is handed over to another relay
+        of the cluster (its viewers reconnect there) or ends with ``cancelled`` while the
         server still runs, so that event streams and CDP clients get their outcome before
         their connections close; then the server stops, giving open connections at most
         ``RELAY_DRAIN_S``."""
         self.app[DRAINING].set()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.settings.drain_s):
+                cluster = self.app.get(CLUSTER)
+                if cluster is not None:  # other relays go on with the sessions, if any can
+                    await cluster.hand_over_all()
                 await self.app[MANAGER].end_all("cancelled")
+        self.app[STREAMS_CLOSE].set()
         await self.runner.cleanup()
         if self.metrics is not None:
             await self.metrics.cleanup()

@@ -13,6 +13,7 @@ from relay.errors import (
     HostRefused,
     OfferError,
     OptionsError,
+    OwnerUnavailable,
     PoolFull,
     PoolTimeout,
     RelayError,
@@ -36,8 +37,10 @@ STATUS: dict[type[RelayError], int] = {
     CDPClosed: 503,
     CDPError: 503,
     StoreUnavailable: 503,
+    OwnerUnavailable: 503,
 }
 RETRY_AFTER_S = 5
+OWNER_RETRY_AFTER_S = 1  # a hand-over or takeover takes about a second
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -53,6 +56,8 @@ def error_from(exc: RelayError) -> web.Response:
     response = error(status_of(exc), str(exc))
     if isinstance(exc, StoreUnavailable):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    elif isinstance(exc, OwnerUnavailable):
+        response.headers["Retry-After"] = str(OWNER_RETRY_AFTER_S)
     return response
 
 
@@ -62,5 +67,5 @@ async def store_errors(request: web.Request, handler: Handler) -> web.StreamResp
     never a 500 (and no traceback: the store logs the outage once)."""
     try:
         return await handler(request)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, OwnerUnavailable) as exc:
         return error_from(exc)

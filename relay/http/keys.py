@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 from aiohttp import web
 
 from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
+from relay.cluster import ClusterNode
 from relay.config import Settings
 from relay.sessions.manager import LiveManager
 from relay.store.base import Store
@@ -20,3 +22,8 @@ POOL = web.AppKey("pool", BrowserPool)
 KEPT = web.AppKey("kept", KeptBrowsers)  # managed browsers that outlive a connection
 CDP_CLIENTS = web.AppKey("cdp_clients", set[web.WebSocketResponse])  # closed on shutdown
 DRAINING = web.AppKey("draining", asyncio.Event)  # set once the relay was told to stop
+# Set once this relay's sessions are ended or handed over: event streams still open close (a
+# listener reconnects to another relay, which has the outcome or the session).
+STREAMS_CLOSE = web.AppKey("streams_close", asyncio.Event)
+HTTP = web.AppKey("http", aiohttp.ClientSession)  # the relay's own client (CDP, forwarding)
+CLUSTER = web.AppKey("cluster", ClusterNode)  # with Redis: this relay as a node of a cluster

@@ -333,6 +333,20 @@ PATHS: Json = {
             },
         }
     },
+    "/cluster/adopt/{id}": {
+        "post": {
+            "summary": "Between relays: a stopping relay hands this one a live session",
+            "description": "Authenticated with RELAY_CLUSTER_SECRET in X-Relay-Cluster; 404 "
+            "without it (not part of the public API).",
+            "security": [],
+            "parameters": [ID],
+            "responses": {
+                "200": _json("Running here now (or ended with a reason).", {"type": "object"}),
+                "404": _error("Not a relay of this cluster."),
+                "409": _error("This relay does not hold that session."),
+            },
+        }
+    },
     "/json/version": {
         "get": {
             "summary": "The CDP endpoint's browser version (browserless)",

@@ -31,6 +31,10 @@ class Controller:
         self.viewer_id = tokens.new_id()
         return credential
 
+    def restore(self, viewer_id: str, credential_hash: str) -> None:
+        """The person's viewer id and credential, from the relay that held the session before."""
+        self.viewer_id, self._credential_hash = viewer_id, credential_hash
+
     @property
     def credential_hash(self) -> str | None:
         return self._credential_hash

@@ -33,6 +33,30 @@ class Lifecycle:
         self.ended_at: float | None = None
         self._moved = asyncio.Event()
 
+    def snapshot(self) -> dict[str, Any]:
+        """What another relay needs to go on with the same deadlines (``restore``)."""
+        return {
+            "status": self.status,
+            "createdAt": self.created_at,
+            "linkExpiresAt": self.link_expires_at,
+            "timeoutAt": self.timeout_at,
+            "hardMaxAt": self.hard_max_at,
+            "interacted": self.interacted,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Go on where another relay's session left off: a viewer it had is reconnecting."""
+        status = snapshot["status"]
+        if status not in ("pending", "live", "reconnecting"):
+            raise ValueError(f"a session in state {status!r} cannot be taken over")
+        self.status = "pending" if status == "pending" else "reconnecting"
+        self.created_at = float(snapshot["createdAt"])
+        self.link_expires_at = float(snapshot["linkExpiresAt"])
+        self.timeout_at = float(snapshot["timeoutAt"])
+        self.hard_max_at = float(snapshot["hardMaxAt"])
+        self.interacted = bool(snapshot["interacted"])
+        self.moved()
+
     @property
     def ended(self) -> bool:
         """True from the moment the session starts ending."""

@@ -6,22 +6,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
 from relay import tokens
-from relay.browser.cdp import CDPConnection, CDPSession
+from relay.browser.cdp import CDPConnection
 from relay.errors import (
     BrowserUnreachable,
     CDPClosed,
-    CDPError,
     HostRefused,
     LinkRefused,
     OfferError,
     OptionsError,
     SessionGone,
-    TargetNotFound,
-    TargetUnusable,
     ViewerRefused,
 )
 from relay.events import Reason, link_ready
@@ -30,22 +29,39 @@ from relay.sessions.options import LiveOptions
 from relay.sessions.record import SessionRecord
 from relay.sessions.session import LiveSession
 from relay.sessions.settings import SessionSettings
+from relay.sessions.targets import attach_target
 from relay.sessions.watchers import Spectator
 from relay.sessions.webhooks import WebhookSender
 from relay.store.base import Store
 from relay.webrtc.sdp import TrickleFragment, codecs_for
 
+if TYPE_CHECKING:  # Redis is imported only when a cluster is configured
+    from relay.store.cluster import Directory
+
 log = logging.getLogger(__name__)
 VIEWER_MEMORY_S = 600.0  # how long a viewer coming back after the end still learns why
+KeyKind = Literal["id", "token", "viewer"]
 
 
 class LiveManager:
     """Creates live sessions and routes links and viewers to them (this node's sessions)."""
 
     def __init__(
-        self, settings: SessionSettings, store: Store, http: aiohttp.ClientSession
+        self,
+        settings: SessionSettings,
+        store: Store,
+        http: aiohttp.ClientSession,
+        directory: Directory | None = None,
+        node_id: str = "",
     ) -> None:
         self.settings, self.store, self.http = settings, store, http
+        # In a cluster: where this node records the sessions it holds (``relay.cluster``).
+        self.directory, self.node_id = directory, node_id
+        self._background: set[asyncio.Task[Any]] = set()
+        # Sessions being made, and ending (until their outcome is out and they are disowned):
+        # owned here but not (or no longer) in ``sessions``; nobody must take them over.
+        self.creating: set[str] = set()
+        self.ending: set[str] = set()
         secret = settings.webhook_secret.value if settings.webhook_secret else None
         self.webhooks = WebhookSender(http, secret, settings.smtp_url, settings.smtp_from)
         self.sessions: dict[str, LiveSession] = {}
@@ -56,18 +72,69 @@ class LiveManager:
         self._gone: dict[str, tuple[str, str | None]] = {}
         self._by_watch_digest: dict[str, LiveSession] = {}
 
-    def _forget(self, session: LiveSession) -> None:
-        """A session ended: it takes no more links; its viewers still learn why, for a while."""
-        self.sessions.pop(session.id, None)
-        self._by_digest.pop(session.digest, None)
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def forget(self, session: LiveSession) -> None:
+        """A session ended: it takes no more links; its viewers still learn why, for a while.
+        A session handed over to another relay is only let go of: its viewers go there."""
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+        if self._by_digest.get(session.digest) is session:
+            del self._by_digest[session.digest]
         for digest in [d for d, s in self._by_watch_digest.items() if s is session]:
             del self._by_watch_digest[digest]
         loop = asyncio.get_running_loop()
         delay = min(self.settings.result_retention_s, VIEWER_MEMORY_S)
         for viewer_id, credential_hash in session.viewer_credentials().items():
-            self._by_viewer.pop(viewer_id, None)
-            self._gone[viewer_id] = (credential_hash, session.reason)
-            loop.call_later(delay, self._gone.pop, viewer_id, None)
+            if self._by_viewer.get(viewer_id) is session:
+                del self._by_viewer[viewer_id]
+            if not session.handed_over:
+                self._gone[viewer_id] = (credential_hash, session.reason)
+                loop.call_later(delay, self._gone.pop, viewer_id, None)
+        if self.directory is not None and not session.handed_over:
+            self.ending.add(session.id)
+            self._spawn(self._disown(session), "live-disown")
+
+    async def _disown(self, session: LiveSession) -> None:
+        """Once the outcome is out (a relay taking it over then finds it ended)."""
+        assert self.directory is not None
+        try:
+            await session.wait_ended()
+            await self.directory.disown(session.id, self.node_id)
+        except Exception as exc:  # the sweeper finds it ended (its final event is kept)
+            log.info("live %s: could not record the end of its ownership: %s", session.id, exc)
+        finally:
+            self.ending.discard(session.id)
+
+    async def _route(self, session: LiveSession, key: str) -> None:
+        """In a cluster: any relay finds the session by this viewer id or link digest."""
+        await session.record.route(key, session.id, session.life.deadline()[0] - time.time())
+
+    def register(self, session: LiveSession) -> None:
+        """A session taken over from another relay: route its link, viewers and watch links
+        here."""
+        self.sessions[session.id] = session
+        if session.life.link_valid():
+            self._by_digest[session.digest] = session
+        for viewer_id in session.viewer_ids():
+            self._by_viewer[viewer_id] = session
+        for digest in session.watchers.links:
+            self._by_watch_digest[digest] = session
+
+    def holds(self, kind: KeyKind, key: str) -> bool:
+        """Whether this node can answer a request about the session named by ``key`` (a
+        session id, a link's token, a viewer id) without asking another relay."""
+        if kind == "id":
+            return key in self.sessions
+        if kind == "viewer":
+            return key in self._by_viewer or key in self._gone
+        if not tokens.looks_like_token(key):
+            return True  # refused here as anywhere
+        digest = tokens.token_hash(key)
+        return digest in self._by_digest or digest in self._by_watch_digest
 
     async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
         hooks = options.notify or self.settings.notify
@@ -82,24 +149,34 @@ class LiveManager:
             raise BrowserUnreachable(
                 f"cannot reach the browser: {tokens.redact(str(exc))}"
             ) from None
+        token, live_id = tokens.new_token(), tokens.new_id()
+        self.creating.add(live_id)
         try:
-            target = await self._attach(conn, options.target_id)
-            token, live_id = tokens.new_token(), tokens.new_id()
+            target = await attach_target(conn, options.target_id)
             digest = tokens.token_hash(token)
             record = SessionRecord(
-                self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id
-            )
+                self.store, self.webhooks, hooks, self.settings.result_retention_s, live_id,
+                self.directory,
+            )  # fmt: skip
             session = LiveSession(
-                live_id, digest, options, conn, target, self.settings, record, self._forget
+                live_id, digest, options, conn, target, self.settings, record, self.forget
             )
             await session.probe.check_selector()
+            if self.directory is not None:
+                ttl_s = session.life.deadline()[0] - time.time() + self.settings.result_retention_s
+                await self.directory.own(live_id, self.node_id, ttl_s)
             await self.store.put_link(
                 digest, live_id, options.link_ttl_s or self.settings.link_ttl_s
             )
             await session.save()
         except BaseException:
             await conn.close()
+            if self.directory is not None:
+                with contextlib.suppress(Exception):
+                    await self.directory.disown(live_id, self.node_id)
             raise
+        finally:
+            self.creating.discard(live_id)
         self.sessions[live_id] = session
         self._by_digest[digest] = session
         session.start()
@@ -108,37 +185,6 @@ class LiveManager:
         record.notify(link_ready(live_id, url, expires_at, options.instructions))
         log.info("live %s: created for target %s", live_id, target.target_id)
         return session, token
-
-    async def _attach(self, conn: CDPConnection, target_id: str | None) -> CDPSession:
-        try:
-            if target_id is None:
-                infos = (await conn.send("Target.getTargets")).get("targetInfos", [])
-                pages = [
-                    t["targetId"] for t in (infos if isinstance(infos, list) else [])
-                    if isinstance(t, dict) and t.get("type") == "page"
-                    and isinstance(t.get("targetId"), str)
-                ]  # fmt: skip
-                if not pages:
-                    raise TargetUnusable("the browser has no page to show; pass targetId")
-                target_id = pages[0]
-            else:
-                info = await conn.send("Target.getTargetInfo", {"targetId": target_id})
-                target_info = info.get("targetInfo")
-                kind = target_info.get("type") if isinstance(target_info, dict) else None
-                if kind != "page":
-                    raise TargetUnusable(f"target {target_id} is a {kind}, not a page")
-            target = await conn.attach(target_id)
-            with contextlib.suppress(CDPError):
-                await target.send("Inspector.enable")  # for Inspector.targetCrashed
-            with contextlib.suppress(CDPError):
-                # A background tab is hidden: Chromium paints it rarely or never, and its
-                # page knows it is not seen. The person is about to look at it.
-                await target.send("Page.bringToFront")
-            return target
-        except CDPError as exc:
-            raise TargetNotFound(f"no such target in that browser: {exc.message}") from None
-        except (CDPClosed, TimeoutError) as exc:
-            raise BrowserUnreachable(f"the browser stopped answering: {exc}") from None
 
     def warm_up(self, token: str) -> None:
         """The viewer page of a live link is loading: start the screencast now."""
@@ -168,7 +214,10 @@ class LiveManager:
         token, expires_at = session.watchers.new_link(
             self.settings.link_ttl_s, session.life.deadline()[0]
         )
-        self._by_watch_digest[tokens.token_hash(token)] = session
+        digest = tokens.token_hash(token)
+        self._by_watch_digest[digest] = session
+        self._spawn(self._route(session, digest), "live-route")
+        self._spawn(session.save(), "live-save")  # the watch link in what a successor holds
         return self.live_url(token), expires_at
 
     async def _redeem_watch(
@@ -190,6 +239,8 @@ class LiveManager:
                 self._by_watch_digest[digest] = session
             raise
         self._by_viewer[watcher_id] = session
+        await self._route(session, watcher_id)
+        await session.save()
         return session, watcher_id, credential, answer
 
     async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str, str]:
@@ -220,6 +271,7 @@ class LiveManager:
             raise
         assert session.controller.viewer_id is not None
         self._by_viewer[session.controller.viewer_id] = session
+        await self._route(session, session.controller.viewer_id)
         return session, session.controller.viewer_id, credential, answer
 
     def viewer_session(
@@ -281,4 +333,5 @@ class LiveManager:
 
     async def close(self) -> None:
         await self.end_all()
+        await asyncio.gather(*self._background, return_exceptions=True)  # disowning, routes
         await self.webhooks.close()

@@ -6,7 +6,7 @@ The names are browserless' (``quality``, ``type``, ``timeout``, ``resizable``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +57,30 @@ class LiveOptions:
             "viewerPreferences": self.viewer_preferences,
             "emulateComponents": self.emulate_components,
         }
+
+
+def options_to_hold(options: LiveOptions) -> dict[str, Any]:
+    """Every option, the endpoint included, for the relay that takes the session over (kept
+    in the store, never reported)."""
+    return asdict(options)
+
+
+def options_from_hold(raw: dict[str, Any]) -> LiveOptions:
+    """The options ``options_to_hold`` kept; ``OptionsError`` for anything else."""
+    names = {f.name for f in fields(LiveOptions)}
+    if not isinstance(raw, dict) or not set(raw) <= names:
+        raise OptionsError("not a kept set of live options")
+    try:
+        when = raw.get("complete_when")
+        return LiveOptions(
+            **{
+                **raw,
+                "complete_when": CompleteWhen(**when) if when else None,
+                "notify": tuple(Webhook(**hook) for hook in raw.get("notify", ())),
+            }
+        )
+    except TypeError as exc:
+        raise OptionsError(f"not a kept set of live options: {exc}") from None
 
 
 LIVE_OPTION_NAMES = {

@@ -82,6 +82,10 @@ class PeerPool:
         await peer.close()
         await self.page.screencast.release()
 
+    async def drop_all(self, peers: Iterable[ViewerPeer]) -> None:
+        for peer in list(peers):
+            await self.drop(peer)
+
     def drop_soon(self, peer: ViewerPeer) -> None:
         self.spawn(self.drop(peer), "viewer-drop")
 

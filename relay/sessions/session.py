@@ -28,7 +28,7 @@ from relay.sessions.assist import Answer, PageAssist
 from relay.sessions.controller import Controller
 from relay.sessions.follow import ActivePageFollower
 from relay.sessions.lifecycle import Lifecycle, Status
-from relay.sessions.options import LiveOptions
+from relay.sessions.options import LiveOptions, options_to_hold
 from relay.sessions.page import ShownPage
 from relay.sessions.peers import PeerPool
 from relay.sessions.record import SessionRecord
@@ -39,6 +39,7 @@ from relay.webrtc.peer import ViewerPeer
 
 log = logging.getLogger(__name__)
 KICK_DELIVERY_S = 2.0  # how long a kicked viewer's connection waits for the kick to arrive
+HOLD_VERSION = 1  # of ``LiveSession.hold``: a relay takes over only what it understands
 
 
 class OnThePage(Protocol):
@@ -105,6 +106,7 @@ class LiveSession:
         self.ignored_input = 0
         self._grace: asyncio.Task[None] | None = None
         self._finish: asyncio.Task[None] | None = None
+        self._handed_over = False
         self._ended = asyncio.Event()
 
     # -- what the rest of the relay reads ------------------------------------------------------
@@ -158,8 +160,35 @@ class LiveSession:
             "targetId": self.page.target.target_id,
         }
 
+    def hold(self) -> dict[str, Any]:
+        """What another relay needs to take this session over (``resume``, ``LiveManager.adopt``):
+        kept in the store, never reported (the endpoint may carry a browser's key)."""
+        viewer = self.controller.viewer_id
+        return {
+            "v": HOLD_VERSION,
+            "options": options_to_hold(self.options),
+            "targetId": self.page.target.target_id,
+            "digest": self.digest,
+            "life": self.life.snapshot(),
+            "controller": [viewer, self.controller.credential_hash] if viewer else None,
+            "watchers": self.watchers.snapshot(),
+            "codec": self.codec,
+        }
+
+    def resume(self, hold: dict[str, Any]) -> None:
+        """Go on with a session another relay held (before ``start``): same deadlines, same
+        viewer credentials; a viewer it had gets the reconnect grace to come back here."""
+        self.life.restore(hold["life"])
+        if hold.get("controller"):
+            self.controller.restore(*hold["controller"])
+        self.watchers.restore(hold.get("watchers") or {})
+        self.codec = hold.get("codec")
+        if self.life.status == "reconnecting":
+            self._wait_for_viewer(self.settings.reconnect_grace_s, goodbye=False)
+
     async def save(self) -> None:
-        await self.record.save(self.id, self.state(), self.life.deadline()[0] - time.time())
+        hold = None if self.ended else self.hold()
+        await self.record.save(self.id, self.state(), self.life.deadline()[0] - time.time(), hold)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -407,38 +436,66 @@ class LiveSession:
 
     # -- ending ------------------------------------------------------------------------------
 
-    async def wait_ended(self) -> Reason:
-        """Wait until the session has ended and everything it held is released."""
+    async def wait_ended(self) -> Reason | None:
+        """Wait until the session has ended, or was handed over (None), and everything it held
+        here is released."""
         await self._ended.wait()
-        assert self.life.reason is not None
         return self.life.reason
 
     async def end(self, reason: Reason, detail: str | None = None) -> None:
         """End the session once; later calls wait for the first one to finish (the first
         reason and detail stay)."""
-        if self._finish is None:
+        if self._finish is None and not self._handed_over:
             self.life.end(reason)
             self.detail = detail or None
             self._finish = asyncio.create_task(
                 self._teardown(), name=f"live-end:{self.id}", context=self._context.copy()
             )
+        if self._finish is not None:
+            await asyncio.shield(self._finish)
+
+    @property
+    def handed_over(self) -> bool:
+        """The session goes on at another relay: this one let it go without ending it."""
+        return self._handed_over
+
+    async def hand_over(self, save: bool = True) -> None:
+        """Another relay takes the session over (this one stops, or lost it while it could not
+        renew its lease): let go of everything here without ending the session (no outcome).
+        The viewers' connections close, so they reconnect at once, through any relay, to the
+        new owner. ``save``: the state the next relay starts from (not when it runs already)."""
+        if self._finish is not None:
+            return await asyncio.shield(self._finish)
+        self._handed_over = True
+        if self.life.status == "live":
+            self.life.lose_viewer()
+        if save:
+            await self.save()
+        self._finish = asyncio.create_task(
+            self._let_go(), name=f"live-hand-over:{self.id}", context=self._context.copy()
+        )
         await asyncio.shield(self._finish)
 
-    async def _teardown(self) -> None:
-        reason = self.life.reason
-        assert reason is not None
-        log.info("live %s: ended (%s)", self.id, reason)
-        metrics.LIVE_COMPLETE.labels(reason).inc()
+    async def _let_go(self) -> None:
+        log.info("live %s: handed over to another relay", self.id)
+        await self._release(None)
+        self._ended.set()
+
+    async def _release(self, reason: Reason | None) -> None:
+        """Stop every task and let go of the viewers, the input and the page. ``reason``: the
+        session ended (each viewer is told why); None: it moves on to another relay (the
+        viewers reconnect there, untold)."""
         me = asyncio.current_task()
         for task in list(self._tasks):
             if task is not me:
                 task.cancel()
         peer, dispatcher = self.controller.take()
-        # Each step on its own: whatever fails, the outcome below is still published. Made
-        # when its turn comes, so a teardown cut short leaves no coroutine unawaited.
+        peers = [peer] if peer is not None else []
+        # Each step on its own: whatever fails, the outcome is still published. Made when its
+        # turn comes, so a teardown cut short leaves no coroutine unawaited.
         steps: tuple[Callable[[], Awaitable[Any]], ...] = (
-            lambda: self.pool.goodbye([peer] if peer is not None else [], reason),
-            lambda: self.watchers.close(reason),
+            lambda: self.pool.goodbye(peers, reason) if reason else self.pool.drop_all(peers),
+            lambda: self.watchers.close(reason) if reason else self.watchers.drop_all(),
             lambda: dispatcher.close() if dispatcher is not None else asyncio.sleep(0),
             self.assist.stop,
             self.page.close,
@@ -449,10 +506,20 @@ class LiveSession:
             except Exception:
                 log.exception("live %s: clean-up step failed", self.id)
         self._on_ended(self)
+        if reason is None:
+            await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
+
+    async def _teardown(self) -> None:
+        reason = self.life.reason
+        assert reason is not None
+        log.info("live %s: ended (%s)", self.id, reason)
+        metrics.LIVE_COMPLETE.labels(reason).inc()
+        me = asyncio.current_task()
+        await self._release(reason)
         remaining_s = self.life.deadline()[0] - time.time()
         await self.record.finish(self.id, self.digest, self.state(), remaining_s)
         outcome = live_complete(self.id, reason, self.detail)
-        await self.record.publish(outcome)
-        self.record.notify(outcome)
+        if await self.record.publish(outcome):  # else another relay ended it first
+            self.record.notify(outcome)
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)
         self._ended.set()

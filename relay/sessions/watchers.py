@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from relay import tokens
 from relay.errors import WatchLimit
@@ -65,6 +66,18 @@ class Watchers:
     def give_back(self, digest: str, expires_at: float) -> None:
         self.links[digest] = expires_at
 
+    def snapshot(self) -> dict[str, Any]:
+        """Watch links and watchers, for the relay that takes the session over (``restore``)."""
+        return {
+            "links": dict(self.links),
+            "watchers": {s.id: s.credential_hash for s in self.by_id.values()},
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.links = {str(d): float(t) for d, t in snapshot.get("links", {}).items()}
+        for spectator_id, credential_hash in snapshot.get("watchers", {}).items():
+            self.by_id[spectator_id] = Spectator(spectator_id, credential_hash)
+
     def check(self, spectator_id: str, credential: str) -> Spectator | None:
         spectator = self.by_id.get(spectator_id)
         if spectator is None or not tokens.same_secret(credential, spectator.credential_hash):
@@ -112,3 +125,8 @@ class Watchers:
         """The session ended: no new watchers; tell every watcher why, then hang up."""
         self.links.clear()
         await self.pool.goodbye(self.peers(), reason)
+
+    async def drop_all(self) -> None:
+        """The session moves to another relay: hang up on every watcher without a goodbye
+        (each reconnects with its credential, to the new owner)."""
+        await self.pool.drop_all(self.peers())

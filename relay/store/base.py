@@ -37,8 +37,11 @@ class Store(ABC):
     async def get_state(self, live_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    async def publish(self, event: Event, retention_s: float) -> None:
-        """Send an event to subscribers; a final event is also kept for ``retention_s``."""
+    async def publish(self, event: Event, retention_s: float) -> bool:
+        """Send an event to subscribers; a final event is also kept for ``retention_s``.
+
+        A session has one final event, whichever node publishes it: a second one is neither
+        kept nor sent, and False says so (True otherwise)."""
 
     @abstractmethod
     async def get_final(self, live_id: str) -> Event | None: ...

@@ -65,11 +65,14 @@ class MemoryStore(Store):
         raw = self._get(f"state:{live_id}")
         return None if raw is None else json.loads(raw)
 
-    async def publish(self, event: Event, retention_s: float) -> None:
+    async def publish(self, event: Event, retention_s: float) -> bool:
         if event.final:
+            if self._get(f"final:{event.id}") is not None:
+                return False
             self._set(f"final:{event.id}", event.to_json(), retention_s)
         for queue in self._subs.get(event.id, ()):
             queue.put_nowait(event)
+        return True
 
     async def get_final(self, live_id: str) -> Event | None:
         raw = self._get(f"final:{live_id}")

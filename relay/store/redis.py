@@ -6,6 +6,9 @@ Keys (all under the configured prefix, ``live-relay:`` by default):
 - ``state:{id}``    -> JSON state of a live session.
 - ``final:{id}``    -> the ``liveComplete`` event, kept so a late subscriber learns the outcome.
 - channel ``live:{id}`` carries every event of the session as JSON.
+
+The final event is kept and sent by one script (``SET NX`` then ``PUBLISH``): whichever relay
+ends a session, and however many try, subscribers get one ``liveComplete``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ FLUSH_INTERVAL_S = 0.5
 RECOVERY_GRACE_S = 1.0  # after Redis answers again, before the kept events go out
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# KEYS: final key, channel; ARGV: payload, retention in ms. 1 if this was the final event.
+PUBLISH_FINAL = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -55,9 +66,9 @@ class _CountingRedis(aioredis.Redis):
             raise
 
 
-Op = tuple[
-    Any, ...
-]  # a write kept for later: ("publish", event, s) | ("state", id, state, s) | ("unlink", digest)
+# A write kept for later: ("publish", event, s) | ("state", id, state, s) | ("unlink", digest)
+# | ("json", key, value, s)
+Op = tuple[Any, ...]
 
 
 class RedisStore(Store):
@@ -109,6 +120,10 @@ class RedisStore(Store):
         self._came_back()
         return result
 
+    async def call(self, call: Awaitable[T]) -> T:
+        """A command whose failure the caller must know: ``StoreUnavailable`` if Redis is down."""
+        return await self._read(call)
+
     async def ping(self) -> None:
         await self._read(self._redis.ping())
 
@@ -129,31 +144,36 @@ class RedisStore(Store):
 
     # -- writes that wait for Redis when they must ------------------------------------------
 
-    async def _do(self, op: Op) -> None:
+    @property
+    def client(self) -> aioredis.Redis:
+        """The connection pool, for the cluster's directory (``relay.store.cluster``)."""
+        return self._redis
+
+    async def _do(self, op: Op) -> bool:
         kind = op[0]
         if kind == "publish":
             event, retention_s = op[1], op[2]
             payload = event.to_json()
-            async with self._redis.pipeline(transaction=True) as pipe:
-                if event.final:
-                    pipe.set(f"{self.prefix}final:{event.id}", payload, px=_ms(retention_s))
-                pipe.publish(self.channel(event.id), payload)
-                try:
-                    await pipe.execute()
-                except RedisError:
-                    metrics.REDIS_ERRORS.inc()
-                    raise
+            if event.final:
+                keys = [f"{self.prefix}final:{event.id}", self.channel(event.id)]
+                first = await self._redis.eval(PUBLISH_FINAL, 2, *keys, payload, _ms(retention_s))
+                return bool(first)
+            await self._redis.publish(self.channel(event.id), payload)
         elif kind == "state":
             await self._redis.set(f"{self.prefix}state:{op[1]}", json.dumps(op[2]), px=_ms(op[3]))
+        elif kind == "json":
+            await self._redis.set(f"{self.prefix}{op[1]}", json.dumps(op[2]), px=_ms(op[3]))
         else:
             await self._redis.delete(f"{self.prefix}link:{op[1]}")
+        return True
 
-    async def _write(self, op: Op) -> None:
+    async def _write(self, op: Op) -> bool:
+        """The write's result; True when it is kept for later (then it cannot be known)."""
         if not self._outbox:  # in order: nothing may overtake what is kept
             try:
-                await self._do(op)
+                done = await self._do(op)
                 self._came_back()
-                return
+                return done
             except (RedisError, OSError) as exc:
                 self._went_down(exc)
         if len(self._outbox) >= OUTBOX_MAX:
@@ -163,6 +183,7 @@ class RedisStore(Store):
         self._outbox.append(op)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="redis-outbox")
+        return True
 
     async def _drain(self) -> int:
         done = 0
@@ -187,14 +208,18 @@ class RedisStore(Store):
             log.info("Redis is back: %d kept writes made", done)
             self.down = False
 
-    async def publish(self, event: Event, retention_s: float) -> None:
-        await self._write(("publish", event, retention_s))
+    async def publish(self, event: Event, retention_s: float) -> bool:
+        return await self._write(("publish", event, retention_s))
 
     async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None:
         await self._write(("state", live_id, state, ttl_s))
 
     async def delete_link(self, digest: str) -> None:
         await self._write(("unlink", digest))
+
+    async def put_json(self, key: str, value: Any, ttl_s: float) -> None:
+        """Any JSON value under ``prefix + key``, kept in the outbox while Redis is down."""
+        await self._write(("json", key, value, ttl_s))
 
     # -- reads (and writes a caller must know failed) ---------------------------------------
 

@@ -22,7 +22,8 @@ PACKAGE = Path(relay.__file__).parent
 LAYERS = [
     "relay.errors", "relay.tokens", "relay.logs", "relay.events", "relay.metrics",
     "relay.store", "relay.client", "relay.browser", "relay.video", "relay.webrtc",
-    "relay.control", "relay.sessions", "relay.config", "relay.http", "relay.cli", "relay.testing",
+    "relay.control", "relay.sessions", "relay.cluster", "relay.config", "relay.http", "relay.cli",
+    "relay.testing",
 ]  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -278,3 +280,59 @@ def test_mdns_candidates_wait_until_after_the_answer() -> None:
     ]
     plain = offer.replace(".local", "").replace(".LOCAL", "")
     assert defer_mdns_candidates(plain) == (plain, [])  # nothing to defer: the offer as it was
+
+
+def test_kept_options_come_back_the_same_and_nothing_else_passes() -> None:
+    """What a relay keeps for another to take a session over (``options_to_hold``) comes back
+    equal; anything else is an OptionsError, never another exception."""
+    from relay.sessions.options import options_from_hold, options_to_hold, parse_live_options
+
+    options = parse_live_options(
+        {
+            "browserWSEndpoint": "ws://127.0.0.1:9222/devtools/browser/x?token=k",
+            "targetId": "T1", "quality": 85, "timeout": 60000, "instructions": "Sign in",
+            "completeWhen": {"url": "https://example.com/*"},
+            "notify": ["https://hooks.example.com/a", {"url": "mailto:ops@example.com"}],
+            "showBrowserInterface": True,
+        },
+        300_000,
+    )  # fmt: skip
+    assert options_from_hold(json.loads(json.dumps(options_to_hold(options)))) == options
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=10,
+    )
+    kept = options_to_hold(options)
+
+    @given(st.dictionaries(st.sampled_from([*kept, "other"]), json_values, max_size=6))
+    def garbage(raw: dict[str, object]) -> None:
+        try:
+            options_from_hold(raw)
+        except OptionsError:
+            pass
+
+    garbage()
+
+
+def test_a_lifecycle_goes_on_with_the_same_deadlines_elsewhere() -> None:
+    from relay.sessions.lifecycle import Lifecycle
+
+    life = Lifecycle(60, 300, 3600, now=1000.0)
+    life.go_live()
+    life.interact()
+    snapshot = json.loads(json.dumps(life.snapshot()))
+    taken = Lifecycle(1, 1, 1)
+    taken.restore(snapshot)
+    # The viewer it had must come back: reconnecting, with the same deadline and reason.
+    assert taken.status == "reconnecting" and taken.interacted
+    assert taken.deadline() == life.deadline() == (4600.0, "timeout")
+    pending = Lifecycle(60, 300, 3600, now=1000.0)
+    again = Lifecycle(1, 1, 1)
+    again.restore(pending.snapshot())
+    assert again.status == "pending" and again.deadline() == (1060.0, "expired")
+    ended = Lifecycle(60, 300, 3600)
+    ended.end("done")
+    with pytest.raises(ValueError):
+        Lifecycle(1, 1, 1).restore(ended.snapshot())
