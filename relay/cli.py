@@ -17,6 +17,7 @@ from relay.errors import CDPClosed, CDPError, ChromiumNotFound, ConfigError
 from relay.http.app import MANAGER, STORE, RunningServer, start_server
 from relay.logs import setup_logging
 from relay.sessions.options import LiveOptions
+from relay.sessions.trim import freeze_startup
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 log = logging.getLogger("relay")
@@ -39,6 +40,9 @@ async def _wait_for_signal() -> None:
 async def serve(settings: Settings) -> None:
     stop = _stop_signal()
     server = await start_server(settings)
+    # Modules, settings, the app: out of the collector's sight for the process's life (not in
+    # start_server: a test process starts many relays and must collect their remains).
+    freeze_startup()
     log.info(
         "live-relay listening on %s (store: %s)",
         server.base_url,

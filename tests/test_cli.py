@@ -13,7 +13,7 @@ import time
 import aiohttp
 import pytest
 
-from relay.testing.pages import SourcePage
+from relay.testing.pages import SourcePage, eventually
 from relay.testing.viewer import ViewerBrowser, wait_playing
 
 pytestmark = pytest.mark.timeout(90)
@@ -135,3 +135,43 @@ async def test_demo_prints_a_link_and_the_outcome(viewer: ViewerBrowser) -> None
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid``."""
+    found = set()
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(stat))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_a_killed_relay_takes_its_browsers_with_it() -> None:
+    """SIGKILL gives the relay no chance to close the browsers it launched for CDP clients:
+    the kernel ends them with it, none is left running."""
+    proc = await run("serve", "--port", "0")
+    base = await read_until(proc, r"listening on (http://\S+)")
+    async with aiohttp.ClientSession() as http:
+        cdp = await http.ws_connect(base.replace("http", "ws", 1) + "/chromium")
+        await cdp.send_json({"id": 1, "method": "Browser.getVersion"})
+        assert (await asyncio.wait_for(cdp.receive_json(), 30))["id"] == 1
+        browsers = _children(proc.pid)
+        assert browsers, "the relay launched a browser"
+        proc.kill()
+        await proc.wait()
+        await eventually(lambda: not any(_alive(p) for p in browsers))
+        await cdp.close()

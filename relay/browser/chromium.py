@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,14 @@ class Chromium:
             shutil.rmtree(self.profile_dir, ignore_errors=True)
 
 
+def _dies_with_us() -> list[str]:
+    """A browser must not outlive the process that launched it (a relay killed with SIGKILL
+    has no chance to close it): ``setpriv --pdeathsig KILL`` (util-linux) makes the kernel
+    kill it then. Chromium's own helpers follow their browser."""
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
 async def launch_chromium(
     executable: str | None = None,
     *,
@@ -178,6 +187,7 @@ async def launch_chromium(
     sandbox = await asyncio.to_thread(sandbox_usable)
     args = [*chromium_args(0, profile, headless, window, extra_args, sandbox), start_url]
     proc = await asyncio.create_subprocess_exec(
+        *_dies_with_us(),
         path,
         *args,
         stdin=asyncio.subprocess.DEVNULL,

@@ -72,6 +72,10 @@ class ClusterNode:
     def id(self) -> str:
         return self.info.id
 
+    def background(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Work for this node that nobody waits for; cancelled when the node closes."""
+        self._spawn(coro, name)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -184,7 +188,8 @@ class ClusterNode:
         if not others:
             return
         random.shuffle(others)
-        sessions = [s for s in self.manager.sessions.values() if not s.ended]
+        # The browsers this relay launched stop with it: their sessions end here.
+        sessions = [s for s in self.manager.sessions.values() if s.movable and not s.ended]
         async with asyncio.timeout(HAND_OVER_S):
             await asyncio.gather(
                 *(self._hand_over(s, others[i % len(others)]) for i, s in enumerate(sessions)),

@@ -38,9 +38,10 @@ from relay.http.keys import (
     STREAMS_CLOSE,
     VIEWER_HTML,
 )
-from relay.http.routing import adopt_handler, owned
+from relay.http.routing import adopt_handler, owned, warming
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
+from relay.sessions.trim import tune_allocator
 from relay.store import MemoryStore, Store
 from relay.webrtc import aioice_compat
 
@@ -112,6 +113,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) -> web.Application:
     aioice_compat.install()  # RELAY_ICE_PORT_RANGE and friends (relay.webrtc.network)
+    tune_allocator()  # a session's native memory goes back to the system when it ends
     install_redaction()  # no token in any log line, aiohttp's own included
     app = web.Application(middlewares=[cors, security, store_errors], client_max_size=256 * 1024)
     app[SETTINGS] = settings
@@ -149,7 +151,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_get("/live/session/{viewer}/config", owned("viewer", viewer.reconnect_config))
     app.router.add_get("/live/{token}/config", owned("token", viewer.viewer_config))
     app.router.add_get("/live/", viewer.viewer_page)
-    app.router.add_get("/live/{token}", viewer.viewer_page)
+    app.router.add_get("/live/{token}", warming(viewer.viewer_page))
     app.router.add_post("/live/{token}/whep", owned("token", viewer.whep_offer))
     app.router.add_post("/cluster/adopt/{id}", adopt_handler)
     for prefix, folder in (extra_static or {}).items():

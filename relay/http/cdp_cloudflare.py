@@ -137,7 +137,7 @@ class CloudflareDomain:
         return replace(self.base, target_id=target, follow_active_page=target is None)
 
     async def _start(self, options: LiveOptions) -> tuple[LiveSession, str]:
-        session, token = await self.manager.create(options)
+        session, token = await self.manager.create(options, movable=False)
         self._adopt(session)
         return session, self.manager.live_url(token)
 

@@ -204,7 +204,7 @@ class ProxyConnection:
         options, scope = parse_live_url_params(params, self.chromium.ws_endpoint, target)
         if scope == "browser" and self.kept is None:
             raise CDPParamsError('scope "browser" needs a managed browser')
-        session, token = await self.manager.create(options)
+        session, token = await self.manager.create(options, movable=False)
         if scope == "browser" and self.kept is not None:
             self.kept.on_close.append(partial(session.end, "targetClosed"))  # ends with it
         else:

@@ -69,7 +69,7 @@ async def _targets(request: web.Request, kept: KeptBrowser) -> list[dict[str, An
             timeout_ms=settings.live_timeout_ms, follow_active_page=True,
             link_ttl_s=LIVE_VIEW_DEFAULT_MS / 1000,
         )  # fmt: skip
-        session, token = await manager.create(options)
+        session, token = await manager.create(options, movable=False)
         kept.on_close.append(partial(session.end, "targetClosed"))
         targets.append({
             "id": info.get("targetId"), "targetId": info.get("targetId"), "type": "page",

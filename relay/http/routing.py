@@ -20,12 +20,12 @@ from multidict import CIMultiDict
 
 from relay import tokens
 from relay.cluster import CLUSTER_HEADER, ClusterNode, Forward
-from relay.errors import OwnerUnavailable
+from relay.errors import OwnerUnavailable, RelayError
 from relay.http.errors import error, error_from
 from relay.http.keys import CLUSTER, HTTP, MANAGER, SETTINGS, STORE
 from relay.sessions.manager import KeyKind
 
-__all__ = ["adopt_handler", "owned"]
+__all__ = ["adopt_handler", "owned", "warming"]
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FORWARD_TIMEOUT_S = 30.0
@@ -87,6 +87,41 @@ def owned(kind: KeyKind, handler: Handler) -> Handler:
     routed.__name__ = routed.__qualname__ = handler.__name__
     routed.__doc__ = handler.__doc__
     return routed
+
+
+def warming(handler: Handler) -> Handler:
+    """The viewer page: served here whoever holds the link (it must load even while the
+    session moves), and the relay that holds it starts the screencast meanwhile."""
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        cluster: ClusterNode | None = request.app.get(CLUSTER)
+        token = request.match_info.get("token", "")
+        if cluster is not None and token and not request.app[MANAGER].holds("token", token):
+            cluster.background(_warm(request.app, cluster, token), "cluster-warm-up")
+        return await handler(request)
+
+    page.__name__ = page.__qualname__ = handler.__name__
+    page.__doc__ = handler.__doc__
+    return page
+
+
+async def _warm(app: web.Application, cluster: ClusterNode, token: str) -> None:
+    if not tokens.looks_like_token(token):
+        return
+    try:
+        live_id = await cluster.directory.route(tokens.token_hash(token))
+        if live_id is None:
+            return
+        where = await cluster.where(live_id, forwarded=False)
+        if isinstance(where, Forward):
+            secret = app[SETTINGS].cluster_secret
+            headers = {CLUSTER_HEADER: secret.value if secret else ""}
+            url = f"{where.url.rstrip('/')}/live/{token}"
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with app[HTTP].get(url, headers=headers, timeout=timeout) as resp:
+                await resp.read()
+    except (RelayError, aiohttp.ClientError, TimeoutError):
+        pass  # only a head start: the offer starts the screencast anyway
 
 
 async def _forward(request: web.Request, owner_url: str) -> web.StreamResponse:

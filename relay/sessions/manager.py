@@ -30,6 +30,7 @@ from relay.sessions.record import SessionRecord
 from relay.sessions.session import LiveSession
 from relay.sessions.settings import SessionSettings
 from relay.sessions.targets import attach_target
+from relay.sessions.trim import trim_soon
 from relay.sessions.watchers import Spectator
 from relay.sessions.webhooks import WebhookSender
 from relay.store.base import Store
@@ -94,6 +95,7 @@ class LiveManager:
             if not session.handed_over:
                 self._gone[viewer_id] = (credential_hash, session.reason)
                 loop.call_later(delay, self._gone.pop, viewer_id, None)
+        trim_soon()  # what the session held natively goes back to the system
         if self.directory is not None and not session.handed_over:
             self.ending.add(session.id)
             self._spawn(self._disown(session), "live-disown")
@@ -136,7 +138,9 @@ class LiveManager:
         digest = tokens.token_hash(key)
         return digest in self._by_digest or digest in self._by_watch_digest
 
-    async def create(self, options: LiveOptions) -> tuple[LiveSession, str]:
+    async def create(self, options: LiveOptions, movable: bool = True) -> tuple[LiveSession, str]:
+        """A session on the page ``options`` name. ``movable``: another relay of a cluster can
+        go on with it (False for the browsers this relay launched, which stop with it)."""
         hooks = options.notify or self.settings.notify
         allowed = self.settings.allowed_hosts
         if any(h.format != "email" and not url_allowed(h.url, allowed) for h in hooks):
@@ -161,6 +165,7 @@ class LiveManager:
             session = LiveSession(
                 live_id, digest, options, conn, target, self.settings, record, self.forget
             )
+            session.movable = movable
             await session.probe.check_selector()
             if self.directory is not None:
                 ttl_s = session.life.deadline()[0] - time.time() + self.settings.result_retention_s

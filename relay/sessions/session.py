@@ -107,6 +107,7 @@ class LiveSession:
         self._grace: asyncio.Task[None] | None = None
         self._finish: asyncio.Task[None] | None = None
         self._handed_over = False
+        self.movable = True  # another relay can go on with it (its browser is not ours)
         self._ended = asyncio.Event()
 
     # -- what the rest of the relay reads ------------------------------------------------------
@@ -173,6 +174,7 @@ class LiveSession:
             "controller": [viewer, self.controller.credential_hash] if viewer else None,
             "watchers": self.watchers.snapshot(),
             "codec": self.codec,
+            "movable": self.movable,
         }
 
     def resume(self, hold: dict[str, Any]) -> None:

@@ -71,6 +71,9 @@ async def adopt(manager: LiveManager, live_id: str) -> LiveSession | None:
     if passed is not None:
         await _end(manager, live_id, hold, options, passed, None)
         return None
+    if not hold.get("movable", True):  # the dead relay's own browser: gone with it
+        await _end(manager, live_id, hold, options, "targetClosed", "browserGone")
+        return None
     try:
         conn = await CDPConnection.connect(options.browser_ws_endpoint, manager.http)
     except (CDPClosed, ValueError, OSError, TimeoutError) as exc:

@@ -30,17 +30,14 @@ class RelayProcess:
     """One relay: started, stopped (SIGTERM: drained), killed (SIGKILL), started again on the
     same port; its log is kept in a file."""
 
-    def __init__(self, folder: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, name: str, env: dict[str, str], cluster: bool = True) -> None:
         self.name, self.port = name, free_port()
         self.log_path = folder / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "RELAY_HOST": "127.0.0.1",
-            "RELAY_PORT": str(self.port),
-            "RELAY_INTERNAL_URL": f"http://127.0.0.1:{self.port}",
-            "RELAY_CLUSTER_SECRET": CLUSTER_SECRET,
-            **env,
-        }
+        self.env = {**os.environ, "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(self.port)}
+        if cluster:  # reachable by the others (env names the shared Redis)
+            self.env["RELAY_INTERNAL_URL"] = self.url
+            self.env["RELAY_CLUSTER_SECRET"] = CLUSTER_SECRET
+        self.env.update(env)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 

@@ -68,6 +68,7 @@ class ViewerPeer:
         self.last_seen = time.monotonic()
         self.codec: str | None = None
         self.closed = False
+        self._closing: asyncio.Future[None] | None = None
         self.gate = FloodGate()  # the session decides what a flood costs
         self.kicked = False  # disconnected by the session: its messages are no longer read
         self._resolving: asyncio.Task[None] | None = None
@@ -187,8 +188,13 @@ class ViewerPeer:
             self._resolving.cancel()
         if self.track is not None:
             await self.video.release(self.track)
+        # A task of its own, shielded: aiortc may be closing already (its DTLS ended), and a
+        # second close() waits on the first's future; cancelling that wait (a session ending
+        # while a dropped viewer is let go) would cancel the future and break aiortc's close.
+        self._closing = asyncio.ensure_future(self.pc.close())
+        self._closing.add_done_callback(lambda f: f.cancelled() or f.exception())
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.pc.close(), 5)
+            await asyncio.wait_for(asyncio.shield(self._closing), 5)
 
 
 def _route_rtcp(sender: RTCRtpSender, track: PacketTrack) -> None:
