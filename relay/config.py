@@ -20,6 +20,7 @@ from relay.errors import ConfigError
 from relay.logs import LogFormat
 from relay.sessions.email import SmtpServer, parse_smtp_url
 from relay.sessions.hosts import parse_allowed_hosts
+from relay.sessions.operators import Operator, parse_operator_keys
 from relay.sessions.settings import SessionSettings
 from relay.sessions.webhooks import Webhook, parse_webhooks
 from relay.tokens import Secret
@@ -72,6 +73,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     log_format: LogFormat = "text"
     metrics_port: int | None = None
+    operator_keys: tuple[Operator, ...] = ()
     internal_url: str = ""
     cluster_secret: Secret | None = None
     lease_s: float = 3.0
@@ -247,6 +249,14 @@ OPTIONS: tuple[Option, ...] = (
         secret=True,
     ),
     Option("redis_prefix", "RELAY_REDIS_PREFIX", str, "Prefix of every Redis key and channel."),
+    Option(
+        "operator_keys",
+        "RELAY_OPERATOR_KEYS",
+        parse_operator_keys,
+        "Operators of the console at /console, as name:key pairs (comma-separated; keys of 16+ "
+        "characters, not API keys). Without them there is no console.",
+        secret=True,
+    ),
     Option(
         "internal_url",
         "RELAY_INTERNAL_URL",

@@ -130,7 +130,7 @@ async def test_redis_keys_live_under_the_prefix_with_ttls(redis_prefix: str) -> 
         await store.put_state(live_id, {"id": live_id}, 30)
         await store.publish(live_complete(live_id, "done"), 30)
         keys = [k async for k in client.scan_iter(match=f"{redis_prefix}*")]
-        assert len(keys) == 3
+        assert len(keys) == 4  # link, state, final, and the set of open sessions
         for key in keys:
             assert 0 < await client.pttl(key) <= 30_000  # Redis enforces every expiry
     finally:
@@ -160,3 +160,18 @@ async def test_a_session_has_one_final_event_whoever_publishes_it(store: Store) 
     final = await store.get_final(live_id)
     assert final is not None
     assert [(e.type, e.reason) for e in got] == [("liveComplete", final.reason)]
+
+
+async def test_open_sessions_are_listed_until_they_end_and_each_change_is_told(
+    store: Store,
+) -> None:
+    live_id = new_id()
+    async with store.changes() as changes:
+        told = asyncio.ensure_future(anext(changes))
+        await store.put_state(live_id, {"id": live_id, "status": "pending"}, 30)
+        await asyncio.wait_for(told, 5)
+        assert live_id in [s["id"] for s in await store.open_states()]
+        told = asyncio.ensure_future(anext(changes))
+        await store.put_state(live_id, {"id": live_id, "status": "ended"}, 30)
+        await asyncio.wait_for(told, 5)
+    assert live_id not in [s["id"] for s in await store.open_states()]

@@ -69,7 +69,8 @@ def probe_expression(selector: str | None) -> str:
         "(() => { const frames = Array.from(document.querySelectorAll('iframe'), f => f.src)"
         ".slice(0, 100); let sel = null; try { sel = " + sel + " === null ? null : "
         "!!document.querySelector(" + sel + "); } catch (e) { sel = 'invalid'; }"
-        " return {url: location.href, frames, sel}; })()"
+        " return {url: location.href, frames, sel, title: String(document.title).slice(0, 200)};"
+        " })()"
     )
 
 
@@ -84,6 +85,8 @@ class PageWatcher:
         self.target, self.complete_when = target, complete_when
         self.on_captcha, self.on_condition = on_captcha, on_condition
         self.seen: set[str] = set()
+        self.title = ""  # the page's title, as of the last look (the operator console shows it)
+        self.on_title: Callable[[str], None] | None = None
         self._expression = probe_expression(complete_when.selector if complete_when else None)
 
     async def move_to(self, target: CDPSession) -> None:
@@ -109,6 +112,11 @@ class PageWatcher:
         return value if isinstance(value, dict) else None
 
     def _check(self, state: dict[str, Any]) -> bool:
+        title = state.get("title")
+        if isinstance(title, str) and title != self.title:
+            self.title = title
+            if self.on_title is not None:
+                self.on_title(title)
         for src in state.get("frames") or ():
             kind = classify_captcha(src) if isinstance(src, str) else None
             if kind and kind not in self.seen:

@@ -21,7 +21,7 @@ from relay import tokens
 from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.http import api, cdp_endpoint, cloudflare, observe, openapi, viewer
+from relay.http import api, cdp_endpoint, cloudflare, console, observe, openapi, viewer
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
 from relay.http.errors import store_errors
@@ -32,6 +32,7 @@ from relay.http.keys import (
     HTTP,
     KEPT,
     MANAGER,
+    OPERATORS,
     POOL,
     SETTINGS,
     STORE,
@@ -41,6 +42,7 @@ from relay.http.keys import (
 from relay.http.routing import adopt_handler, owned, warming
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
+from relay.sessions.operators import Operators
 from relay.sessions.trim import tune_allocator
 from relay.store import MemoryStore, Store
 from relay.webrtc import aioice_compat
@@ -119,6 +121,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app[SETTINGS] = settings
     app[VIEWER_HTML] = _viewer_html(settings)
     app[DRAINING], app[STREAMS_CLOSE] = asyncio.Event(), asyncio.Event()
+    app[OPERATORS] = Operators(settings.operator_keys)
     app[CDP_CLIENTS] = set()
     app.on_shutdown.append(cdp_endpoint.close_cdp_clients)
     app.cleanup_ctx.append(_services)
@@ -154,6 +157,13 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_get("/live/{token}", warming(viewer.viewer_page))
     app.router.add_post("/live/{token}/whep", owned("token", viewer.whep_offer))
     app.router.add_post("/cluster/adopt/{id}", adopt_handler)
+    app.router.add_get("/console", console.console_page)
+    app.router.add_post("/console/api/signin", console.sign_in)
+    app.router.add_post("/console/api/signout", console.sign_out)
+    app.router.add_get("/console/api/me", console.me)
+    app.router.add_get("/console/api/requests", console.requests_list)
+    app.router.add_get("/console/api/events", console.events)
+    app.router.add_post("/console/api/requests/{id}/take", owned("id", console.take))
     for prefix, folder in (extra_static or {}).items():
         app.router.add_static(prefix, folder)
     return app

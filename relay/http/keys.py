@@ -12,6 +12,7 @@ from relay.browser.pool import BrowserPool
 from relay.cluster import ClusterNode
 from relay.config import Settings
 from relay.sessions.manager import LiveManager
+from relay.sessions.operators import Operators
 from relay.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,3 +28,4 @@ DRAINING = web.AppKey("draining", asyncio.Event)  # set once the relay was told 
 STREAMS_CLOSE = web.AppKey("streams_close", asyncio.Event)
 HTTP = web.AppKey("http", aiohttp.ClientSession)  # the relay's own client (CDP, forwarding)
 CLUSTER = web.AppKey("cluster", ClusterNode)  # with Redis: this relay as a node of a cluster
+OPERATORS = web.AppKey("operators", Operators)  # of the console (RELAY_OPERATOR_KEYS)

@@ -347,6 +347,84 @@ PATHS: Json = {
             },
         }
     },
+    "/console": {
+        "get": {
+            "summary": "The operator console (HTML; 404 without RELAY_OPERATOR_KEYS)",
+            "security": [],
+            "responses": {"200": {"description": "HTML."}, "404": _text("No console.")},
+        }
+    },
+    "/console/api/signin": {
+        "post": {
+            "summary": "Operator sign-in: sets the relay_operator cookie",
+            "description": 'Body {"key": "..."} (an operator key, not an API key). Answers '
+            "the operator's name and the CSRF token that actions send in X-CSRF-Token.",
+            "security": [],
+            "responses": {
+                "200": _json("Signed in (cookie set).", {"type": "object"}),
+                "400": _error("No key in the body."),
+                "401": _error("Unknown operator key."),
+                "403": _error("Not from this relay's origin."),
+            },
+        }
+    },
+    "/console/api/signout": {
+        "post": {
+            "summary": "Operator sign-out (cookie and X-CSRF-Token)",
+            "security": [],
+            "responses": {
+                "200": _json("Signed out.", {"type": "object"}),
+                "401": _error("Not signed in."),
+                "403": _error("Other origin, or a missing or wrong CSRF token."),
+            },
+        }
+    },
+    "/console/api/me": {
+        "get": {
+            "summary": "The signed-in operator and their CSRF token (cookie)",
+            "security": [],
+            "responses": {
+                "200": _json("Signed in.", {"type": "object"}),
+                "401": _error("Not signed in."),
+            },
+        }
+    },
+    "/console/api/requests": {
+        "get": {
+            "summary": "Open requests of every relay: pending and live sessions (cookie)",
+            "security": [],
+            "responses": {
+                "200": _json("The list, oldest first.", {"type": "object"}),
+                "401": _error("Not signed in."),
+            },
+        }
+    },
+    "/console/api/events": {
+        "get": {
+            "summary": "Server-sent `requests` events: the list, now and on each change",
+            "security": [],
+            "responses": {
+                "200": _text("text/event-stream."),
+                "401": _error("Not signed in."),
+            },
+        }
+    },
+    "/console/api/requests/{id}/take": {
+        "post": {
+            "summary": "Take a request: a fresh one-time link for this operator alone",
+            "description": "Cookie and X-CSRF-Token. The request's link stops working; of "
+            "operators racing, one gets the link, the others 409 with who took it.",
+            "security": [],
+            "parameters": [ID],
+            "responses": {
+                "200": _json("{liveURL, takenBy}.", {"type": "object"}),
+                "401": _error("Not signed in."),
+                "403": _error("Other origin, or a missing or wrong CSRF token."),
+                "404": _error("No such open request."),
+                "409": _error("Taken by another operator, or already opened."),
+            },
+        }
+    },
     "/json/version": {
         "get": {
             "summary": "The CDP endpoint's browser version (browserless)",

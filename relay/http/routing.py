@@ -31,7 +31,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FORWARD_TIMEOUT_S = 30.0
 # What a client may send on, and what of the owner's answer it gets back (the rest, CORS and
 # security headers among them, this relay's own middlewares set).
-REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "Origin", "X-Relay-Ice-Errors")
+REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "If-Match", "Origin", "X-Relay-Ice-Errors",
+    "Cookie", "X-CSRF-Token", "Sec-Fetch-Site",  # an operator's take, an operator's link
+)  # fmt: skip
 RESPONSE_HEADERS = (
     "Content-Type", "Location", "ETag", "Link", "X-Relay-Credential", "Retry-After",
     "Cache-Control",

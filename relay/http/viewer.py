@@ -25,7 +25,8 @@ from relay.errors import (
 )
 from relay.events import Reason
 from relay.http.errors import error, error_from
-from relay.http.keys import MANAGER, SETTINGS, VIEWER_HTML
+from relay.http.keys import MANAGER, OPERATORS, SETTINGS, VIEWER_HTML
+from relay.sessions.operators import COOKIE_NAME
 from relay.webrtc.ice import IceError, parse_ice_errors
 from relay.webrtc.sdp import (
     MAX_SDP_BYTES,
@@ -162,8 +163,9 @@ async def whep_offer(request: web.Request) -> web.Response:
     offer = await _read_offer(request)
     counted = metrics.WHEP_OFFERS.labels
     try:
+        operator = request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
         _session, viewer_id, credential, answer = await request.app[MANAGER].redeem(
-            request.match_info["token"], offer
+            request.match_info["token"], offer, operator
         )
     except (LinkRefused, SessionGone):
         counted("first", "refused").inc()

@@ -248,14 +248,20 @@ class LiveManager:
         await session.save()
         return session, watcher_id, credential, answer
 
-    async def redeem(self, token: str, offer: str) -> tuple[LiveSession, str, str, str]:
-        """Spend a link on a viewer's offer: (session, viewer id, credential, answer SDP)."""
+    async def redeem(
+        self, token: str, offer: str, operator: str | None = None
+    ) -> tuple[LiveSession, str, str, str]:
+        """Spend a link on a viewer's offer: (session, viewer id, credential, answer SDP).
+        ``operator``: who is signed in to the console in the viewer's browser (a link an
+        operator took works for them alone)."""
         digest = tokens.token_hash(token) if tokens.looks_like_token(token) else ""
         watched = self._by_watch_digest.get(digest)
         if watched is not None:
             return await self._redeem_watch(watched, digest, offer)
         session = self._by_digest.get(digest)
         if session is None or not session.life.link_valid():
+            raise LinkRefused
+        if session.operator is not None and operator != session.operator:
             raise LinkRefused
         codecs = codecs_for(offer, self.settings.codec)
         if await self.store.consume_link(digest) is None:
@@ -278,6 +284,30 @@ class LiveManager:
         self._by_viewer[session.controller.viewer_id] = session
         await self._route(session, session.controller.viewer_id)
         return session, session.controller.viewer_id, credential, answer
+
+    async def take(self, session: LiveSession, operator: str) -> str:
+        """An operator took the session in the console: a fresh one-time link, theirs alone;
+        the link it had stops working. ``LinkRefused`` once the link was opened (or the session
+        ended): the person is on it."""
+        if session.ended or not session.life.link_valid():
+            raise LinkRefused
+        if session.operator not in (None, operator):
+            raise LinkRefused  # another operator's now
+        # Read with the check above, in one step: of two takes, the one that spends this link
+        # first (atomically, in the store) wins; the other finds it spent, or the winner's.
+        digest = session.digest
+        if await self.store.consume_link(digest) is None:
+            raise LinkRefused
+        self._by_digest.pop(digest, None)
+        token = tokens.new_token()
+        mine = tokens.token_hash(token)
+        session.rebind(mine, operator)
+        self._by_digest[mine] = session
+        await self.store.put_link(mine, session.id, session.life.link_expires_at - time.time())
+        await session.save()
+        session.page.warm_up()  # they are about to look
+        log.info("live %s: taken by operator %s", session.id, operator)
+        return self.live_url(token)
 
     def viewer_session(
         self, viewer_id: str, credential: str

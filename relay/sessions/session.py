@@ -80,6 +80,7 @@ class LiveSession:
         self.controller = Controller(self.pool, self.page, options.interactable)
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
+        self.probe.on_title = self._on_title
         self.assist = PageAssist(
             target, options, self.controller, self._say_all, self._interacted,
             settings.max_upload_bytes, tag,
@@ -108,6 +109,7 @@ class LiveSession:
         self._finish: asyncio.Task[None] | None = None
         self._handed_over = False
         self.movable = True  # another relay can go on with it (its browser is not ours)
+        self.operator: str | None = None  # took it in the console: the link is theirs alone
         self._ended = asyncio.Event()
 
     # -- what the rest of the relay reads ------------------------------------------------------
@@ -159,6 +161,8 @@ class LiveSession:
             "codec": self.codec,
             **self.options.public(),
             "targetId": self.page.target.target_id,
+            "title": self.probe.title,
+            "takenBy": self.operator,
         }
 
     def hold(self) -> dict[str, Any]:
@@ -175,7 +179,12 @@ class LiveSession:
             "watchers": self.watchers.snapshot(),
             "codec": self.codec,
             "movable": self.movable,
+            "operator": self.operator,
         }
+
+    def rebind(self, digest: str, operator: str) -> None:
+        """An operator took the session: its link is now this one, theirs alone."""
+        self.digest, self.operator = digest, operator
 
     def resume(self, hold: dict[str, Any]) -> None:
         """Go on with a session another relay held (before ``start``): same deadlines, same
@@ -185,6 +194,7 @@ class LiveSession:
             self.controller.restore(*hold["controller"])
         self.watchers.restore(hold.get("watchers") or {})
         self.codec = hold.get("codec")
+        self.operator = hold.get("operator")
         if self.life.status == "reconnecting":
             self._wait_for_viewer(self.settings.reconnect_grace_s, goodbye=False)
 
@@ -232,6 +242,9 @@ class LiveSession:
     def _on_captcha(self, kind: str) -> None:
         log.info("live %s: %s widget on the page", self.id, kind)
         self._publish_soon(Event("captchaFound", self.id, iso_now(), data={"captcha": kind}))
+
+    def _on_title(self, title: str) -> None:
+        self._spawn(self.save(), "live-save")  # the console lists it with the page's title
 
     def _on_met(self) -> None:
         log.info("live %s: completeWhen met", self.id)

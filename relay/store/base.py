@@ -47,6 +47,16 @@ class Store(ABC):
     async def get_final(self, live_id: str) -> Event | None: ...
 
     @abstractmethod
+    async def open_states(self) -> list[dict[str, Any]]:
+        """The states of every session not ended (pending, live, reconnecting), any node's:
+        the operator console's list."""
+
+    @abstractmethod
+    def changes(self) -> Any:
+        """An async context manager yielding an async iterator that yields (None) whenever a
+        session's state is stored, on any node."""
+
+    @abstractmethod
     def _subscribe(self, live_id: str) -> Any:
         """An async context manager yielding an async iterator of events on the live id."""
 

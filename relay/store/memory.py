@@ -27,6 +27,12 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._data: dict[str, _Entry] = {}
         self._subs: dict[str, set[asyncio.Queue[Event]]] = {}
+        self._watchers: set[asyncio.Queue[None]] = set()
+
+    def _changed(self) -> None:
+        for queue in self._watchers:
+            if queue.empty():  # one pending wake-up is enough
+                queue.put_nowait(None)
 
     def _get(self, key: str) -> str | None:
         entry = self._data.get(key)
@@ -60,6 +66,27 @@ class MemoryStore(Store):
 
     async def put_state(self, live_id: str, state: dict[str, Any], ttl_s: float) -> None:
         self._set(f"state:{live_id}", json.dumps(state), ttl_s)
+        self._changed()
+
+    async def open_states(self) -> list[dict[str, Any]]:
+        states = [self._get(k) for k in list(self._data) if k.startswith("state:")]
+        found = [json.loads(raw) for raw in states if raw is not None]
+        return [state for state in found if state.get("status") != "ended"]
+
+    @asynccontextmanager
+    async def changes(self) -> AsyncIterator[AsyncIterator[None]]:
+        queue: asyncio.Queue[None] = asyncio.Queue()
+        self._watchers.add(queue)
+
+        async def stream() -> AsyncIterator[None]:
+            while True:
+                await queue.get()
+                yield None
+
+        try:
+            yield stream()
+        finally:
+            self._watchers.discard(queue)
 
     async def get_state(self, live_id: str) -> dict[str, Any] | None:
         raw = self._get(f"state:{live_id}")

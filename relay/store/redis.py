@@ -6,6 +6,9 @@ Keys (all under the configured prefix, ``live-relay:`` by default):
 - ``state:{id}``    -> JSON state of a live session.
 - ``final:{id}``    -> the ``liveComplete`` event, kept so a late subscriber learns the outcome.
 - channel ``live:{id}`` carries every event of the session as JSON.
+- ``open``          -> sorted set of the sessions not ended (score: when their state expires).
+- channel ``console`` says "something changed" whenever a state is stored (operator consoles
+  read ``open`` again).
 
 The final event is kept and sent by one script (``SET NX`` then ``PUBLISH``): whichever relay
 ends a session, and however many try, subscribers get one ``liveComplete``.
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -160,7 +164,17 @@ class RedisStore(Store):
                 return bool(first)
             await self._redis.publish(self.channel(event.id), payload)
         elif kind == "state":
-            await self._redis.set(f"{self.prefix}state:{op[1]}", json.dumps(op[2]), px=_ms(op[3]))
+            live_id, state, ttl_s = op[1], op[2], op[3]
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(f"{self.prefix}state:{live_id}", json.dumps(state), px=_ms(ttl_s))
+                if state.get("status") == "ended":
+                    pipe.zrem(f"{self.prefix}open", live_id)
+                else:  # the set lives as long as its longest-lived member
+                    pipe.zadd(f"{self.prefix}open", {live_id: time.time() + ttl_s})
+                    pipe.pexpire(f"{self.prefix}open", _ms(ttl_s), nx=True)
+                    pipe.pexpire(f"{self.prefix}open", _ms(ttl_s), gt=True)
+                pipe.publish(f"{self.prefix}console", "state")
+                await pipe.execute()
         elif kind == "json":
             await self._redis.set(f"{self.prefix}{op[1]}", json.dumps(op[2]), px=_ms(op[3]))
         else:
@@ -234,29 +248,33 @@ class RedisStore(Store):
         raw = await self._read(self._redis.get(f"{self.prefix}state:{live_id}"))
         return None if raw is None else json.loads(raw)
 
-    async def get_final(self, live_id: str) -> Event | None:
-        raw = await self._read(self._redis.get(f"{self.prefix}final:{live_id}"))
-        return None if raw is None else Event.from_json(raw)
+    async def open_states(self) -> list[dict[str, Any]]:
+        key, now = f"{self.prefix}open", time.time()
+        await self._read(self._redis.zremrangebyscore(key, "-inf", now))  # expired states
+        ids = await self._read(self._redis.zrangebyscore(key, now, "+inf"))
+        if not ids:
+            return []
+        keys = [f"{self.prefix}state:{i!s}" for i in ids]
+        raws = await self._read(self._redis.mget(keys))
+        states = [json.loads(raw) for raw in raws if raw is not None]
+        return [state for state in states if state.get("status") != "ended"]
 
     @asynccontextmanager
-    async def _subscribe(self, live_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def _listening(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
+        """The data of each message on ``channel``; subscribed before this yields."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self.channel(live_id))
+            await pubsub.subscribe(channel)
         except (RedisError, OSError) as exc:
             metrics.REDIS_ERRORS.inc()
             await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise self._went_down(exc) from None
 
-        async def stream() -> AsyncIterator[Event]:
+        async def stream() -> AsyncIterator[str]:
             try:
                 async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        yield Event.from_json(message["data"])
-                    except (ValueError, KeyError, TypeError):
-                        continue  # someone else's message on our channel: not ours to act on
+                    if message.get("type") == "message":
+                        yield message["data"]
             except (RedisError, OSError) as exc:  # the connection went away under us
                 raise self._went_down(exc) from None
 
@@ -264,3 +282,30 @@ class RedisStore(Store):
             yield stream()
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    @asynccontextmanager
+    async def changes(self) -> AsyncIterator[AsyncIterator[None]]:
+        async with self._listening(f"{self.prefix}console") as messages:
+
+            async def stream() -> AsyncIterator[None]:
+                async for _ in messages:
+                    yield None
+
+            yield stream()
+
+    async def get_final(self, live_id: str) -> Event | None:
+        raw = await self._read(self._redis.get(f"{self.prefix}final:{live_id}"))
+        return None if raw is None else Event.from_json(raw)
+
+    @asynccontextmanager
+    async def _subscribe(self, live_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        async with self._listening(self.channel(live_id)) as messages:
+
+            async def stream() -> AsyncIterator[Event]:
+                async for data in messages:
+                    try:
+                        yield Event.from_json(data)
+                    except (ValueError, KeyError, TypeError):
+                        continue  # someone else's message on our channel: not ours to act on
+
+            yield stream()

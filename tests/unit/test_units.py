@@ -336,3 +336,36 @@ def test_a_lifecycle_goes_on_with_the_same_deadlines_elsewhere() -> None:
     ended.end("done")
     with pytest.raises(ValueError):
         Lifecycle(1, 1, 1).restore(ended.snapshot())
+
+
+def test_operator_cookies_are_signed_per_operator_and_expire() -> None:
+    from relay.sessions.operators import Operators, parse_operator_keys
+
+    operators = Operators(parse_operator_keys("alice:alice-key-0123456789, bob:bob-key-0123456789"))
+    assert operators.sign_in("alice-key-0123456789") == "alice"
+    assert operators.sign_in("alice-key-012345678") is None
+    cookie = operators.cookie("alice", now=1000.0)
+    assert operators.check(cookie, now=1001.0) == "alice"
+    assert operators.check(cookie, now=1000.0 + 13 * 3600) is None  # expired
+    forged = cookie.replace("v1.alice.", "v1.bob.")
+    assert operators.check(forged, now=1001.0) is None  # bob's name, alice's signature
+    csrf = operators.csrf(cookie)
+    assert operators.csrf(operators.cookie("bob")) != csrf
+    assert parse_operator_keys(" , ") == ()
+    for bad in (
+        "bob:short",
+        "no-colon",
+        "a b:0123456789abcdefgh",
+        "x:0123456789abcdef,x:0123456789abcdef",
+    ):
+        with pytest.raises(ValueError):
+            parse_operator_keys(bad)
+
+
+@given(st.text(max_size=300))
+def test_any_cookie_text_is_checked_without_error(text: str) -> None:
+    from relay.sessions.operators import Operators, parse_operator_keys
+
+    operators = Operators(parse_operator_keys("alice:alice-key-0123456789"))
+    assert operators.check(text) is None or text.startswith("v1.alice.")
+    assert operators.csrf_ok(text, text) in (False, True)
