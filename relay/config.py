@@ -77,6 +77,9 @@ class Settings:
     internal_url: str = ""
     cluster_secret: Secret | None = None
     lease_s: float = 3.0
+    record: bool = False
+    recordings_dir: Path | None = None
+    recording_retention_s: float = 7 * 86400.0
 
     @property
     def base_url(self) -> str:
@@ -249,6 +252,26 @@ OPTIONS: tuple[Option, ...] = (
         secret=True,
     ),
     Option("redis_prefix", "RELAY_REDIS_PREFIX", str, "Prefix of every Redis key and channel."),
+    Option(
+        "record",
+        "RELAY_RECORD",
+        _bool,
+        "Record every session (its video and a timeline) unless its request says record: "
+        "false. Needs RELAY_RECORDINGS_DIR.",
+    ),
+    Option(
+        "recordings_dir",
+        "RELAY_RECORDINGS_DIR",
+        Path,
+        "Folder of audit recordings (with several relays, one they share). Without it no "
+        "session can be recorded.",
+    ),
+    Option(
+        "recording_retention_s",
+        "RELAY_RECORDING_RETENTION_S",
+        _positive(float),
+        "Seconds a recording and its timeline are kept; older ones are deleted.",
+    ),
     Option(
         "operator_keys",
         "RELAY_OPERATOR_KEYS",
@@ -521,6 +544,8 @@ def load_settings(
     settings = replace(Settings(), **{k: v for k, v in values.items() if k in known})
     if settings.smtp_url is None and any(h.format == "email" for h in settings.notify):
         raise ConfigError("RELAY_NOTIFY has mailto: targets: set RELAY_SMTP_URL too")
+    if settings.record and settings.recordings_dir is None:
+        raise ConfigError("RELAY_RECORD needs RELAY_RECORDINGS_DIR: where the recordings go")
     if settings.internal_url and (settings.redis_url is None or settings.cluster_secret is None):
         raise ConfigError(
             "RELAY_INTERNAL_URL needs RELAY_REDIS_URL (the relays share it) and "

@@ -73,6 +73,13 @@ def link_ready(live_id: str, url: str, expires_at: float, instructions: str) -> 
     return Event(type="linkReady", id=live_id, at=iso_now(), data=data)
 
 
-def live_complete(live_id: str, reason: Reason, detail: str | None = None) -> Event:
-    data = {"detail": detail} if detail else None
-    return Event(type="liveComplete", id=live_id, at=iso_now(), reason=reason, data=data)
+def live_complete(
+    live_id: str,
+    reason: Reason,
+    detail: str | None = None,
+    recording: dict[str, Any] | None = None,
+) -> Event:
+    data: dict[str, Any] = {"detail": detail} if detail else {}
+    if recording is not None:
+        data["recording"] = recording
+    return Event(type="liveComplete", id=live_id, at=iso_now(), reason=reason, data=data or None)

@@ -87,6 +87,8 @@ class PageWatcher:
         self.seen: set[str] = set()
         self.title = ""  # the page's title, as of the last look (the operator console shows it)
         self.on_title: Callable[[str], None] | None = None
+        self.url = ""  # the page's address, as of the last look (a recording's timeline)
+        self.on_url: Callable[[str], None] | None = None
         self._expression = probe_expression(complete_when.selector if complete_when else None)
 
     async def move_to(self, target: CDPSession) -> None:
@@ -112,6 +114,11 @@ class PageWatcher:
         return value if isinstance(value, dict) else None
 
     def _check(self, state: dict[str, Any]) -> bool:
+        url = state.get("url")
+        if isinstance(url, str) and url != self.url:
+            self.url = url
+            if self.on_url is not None:
+                self.on_url(url)
         title = state.get("title")
         if isinstance(title, str) and title != self.title:
             self.title = title

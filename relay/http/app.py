@@ -21,7 +21,16 @@ from relay import tokens
 from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.config import Settings
-from relay.http import api, cdp_endpoint, cloudflare, console, observe, openapi, viewer
+from relay.http import (
+    api,
+    cdp_endpoint,
+    cloudflare,
+    console,
+    observe,
+    openapi,
+    recordings,
+    viewer,
+)
 from relay.http.auth import AccessLogger, security
 from relay.http.cors import cors
 from relay.http.errors import store_errors
@@ -125,6 +134,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app[CDP_CLIENTS] = set()
     app.on_shutdown.append(cdp_endpoint.close_cdp_clients)
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(recordings.retention)
     app.router.add_get("/healthz", observe.healthz)
     app.router.add_get("/readyz", observe.readyz)
     app.router.add_get("/metrics", observe.metrics_handler)
@@ -144,6 +154,8 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_delete("/api/live/{id}", owned("id", api.delete_live))
     app.router.add_get("/api/live/{id}/events", api.live_events)  # from the store, anywhere
     app.router.add_post("/api/live/{id}/watchers", owned("id", api.create_watch_link))
+    app.router.add_get("/api/live/{id}/recording", recordings.recording)  # a shared folder
+    app.router.add_get("/api/live/{id}/timeline", owned("id", recordings.timeline))
     app.router.add_static("/live/assets/", settings.web_dir, append_version=False)
     app.router.add_post("/live/session/{viewer}/whep", owned("viewer", viewer.whep_reconnect))
     app.router.add_delete("/live/session/{viewer}", owned("viewer", viewer.whep_delete))

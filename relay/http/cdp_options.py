@@ -129,6 +129,7 @@ _LIVE_URL_PARAMS = {
     "scope",
     "quality", "type", "timeout", "interactable", "resizable", "showBrowserInterface",
     "instructions", "completeWhen", "notify", "viewerPreferences", "emulateComponents",
+    "record",
 }  # fmt: skip
 
 

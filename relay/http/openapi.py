@@ -333,6 +333,37 @@ PATHS: Json = {
             },
         }
     },
+    "/api/live/{id}/recording": {
+        "get": {
+            "summary": "The session's audit recording (video/mp4 for H.264, video/webm for VP8)",
+            "description": "Range requests are answered (206), so players seek. Readable while "
+            "the session runs and at once after it ends; kept RELAY_RECORDING_RETENTION_S.",
+            "parameters": [ID],
+            "responses": {
+                "200": {
+                    "description": "The video.",
+                    "content": {"video/mp4": {}, "video/webm": {}},
+                },
+                "206": {"description": "The range asked for."},
+                "401": _error("Missing or wrong API key."),
+                "404": _error("Not recorded, expired, or nothing was shown."),
+            },
+        }
+    },
+    "/api/live/{id}/timeline": {
+        "get": {
+            "summary": "What happened in a recorded session, in ms from its start",
+            "description": "viewerConnected/viewerLeft, navigation (no query), click and tap "
+            "(page CSS pixels), typed (how many characters, never which), dialog, upload (names "
+            "and sizes), liveComplete.",
+            "parameters": [ID],
+            "responses": {
+                "200": _json("{id, startedAt, events}.", {"type": "object"}),
+                "401": _error("Missing or wrong API key."),
+                "404": _error("Not recorded, or expired."),
+            },
+        }
+    },
     "/cluster/adopt/{id}": {
         "post": {
             "summary": "Between relays: a stopping relay hands this one a live session",
@@ -611,6 +642,10 @@ SCHEMAS: Json = {
             "showBrowserInterface": BOOL,
             "viewerPreferences": BOOL,
             "emulateComponents": BOOL,
+            "record": {
+                "type": "boolean",
+                "description": "An audit recording (video and timeline); default RELAY_RECORD.",
+            },
         },
     },
     "LiveCreated": {
@@ -629,6 +664,16 @@ SCHEMAS: Json = {
             "reason": {"type": ["string", "null"]},
             "viewerCount": {"type": "integer"},
             "watcherCount": {"type": "integer"},
+            "title": {"type": "string"},
+            "takenBy": {"type": ["string", "null"]},
+            "recording": {
+                "type": ["object", "null"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "bytes": {"type": "integer"},
+                    "durationMs": {"type": "integer"},
+                },
+            },
         },
     },
     "IceConfig": {

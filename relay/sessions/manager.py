@@ -145,6 +145,9 @@ class LiveManager:
         allowed = self.settings.allowed_hosts
         if any(h.format != "email" and not url_allowed(h.url, allowed) for h in hooks):
             raise HostRefused("a notify URL's host is not in RELAY_ALLOWED_HOSTS")
+        recorded = self.settings.record if options.record is None else options.record
+        if recorded and self.settings.recordings_dir is None:
+            raise OptionsError("record needs a folder for recordings (RELAY_RECORDINGS_DIR)")
         if self.settings.smtp_url is None and any(h.format == "email" for h in hooks):
             raise OptionsError("mailto: notify targets need an SMTP server (RELAY_SMTP_URL)")
         try:

@@ -36,6 +36,7 @@ class LiveOptions:
     emulate_components: bool = True  # a <select>'s options on the person's own device
     follow_active_page: bool = False  # the page a script opens next comes on screen (follow)
     link_ttl_s: float | None = None  # the link's life until opened; None: RELAY_LINK_TTL_S
+    record: bool | None = None  # an audit recording; None: RELAY_RECORD
 
     @property
     def timeout_s(self) -> float:
@@ -56,6 +57,7 @@ class LiveOptions:
             "showBrowserInterface": self.show_browser_interface,
             "viewerPreferences": self.viewer_preferences,
             "emulateComponents": self.emulate_components,
+            "record": self.record,
         }
 
 
@@ -97,6 +99,7 @@ LIVE_OPTION_NAMES = {
     "showBrowserInterface",
     "viewerPreferences",
     "emulateComponents",
+    "record",
 }
 
 
@@ -142,6 +145,7 @@ def view_options(
         show_browser_interface=_bool(body, "showBrowserInterface", False),
         viewer_preferences=_bool(body, "viewerPreferences", True),
         emulate_components=_bool(body, "emulateComponents", True),
+        record=None if body.get("record") is None else _bool(body, "record", False),
     )
 
 

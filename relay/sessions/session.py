@@ -25,6 +25,7 @@ from relay.errors import ProtocolError
 from relay.events import Event, Reason, iso, iso_now, live_complete
 from relay.logs import LIVE_ID
 from relay.sessions.assist import Answer, PageAssist
+from relay.sessions.audit import Audit
 from relay.sessions.controller import Controller
 from relay.sessions.follow import ActivePageFollower
 from relay.sessions.lifecycle import Lifecycle, Status
@@ -81,6 +82,12 @@ class LiveSession:
         self.watchers = Watchers(self.pool, self._on_watcher_message, tag)
         self.probe = PageWatcher(target, options.complete_when, self._on_captcha, self._on_met)
         self.probe.on_title = self._on_title
+        recorded = settings.record if options.record is None else options.record
+        folder = settings.recordings_dir if recorded else None
+        self.audit = Audit(live_id, folder, settings.base_url)
+        if self.audit.recording is not None:
+            self.page.video.recorder = self.audit.recording.write
+            self.probe.on_url = self.audit.navigated
         self.assist = PageAssist(
             target, options, self.controller, self._say_all, self._interacted,
             settings.max_upload_bytes, tag,
@@ -163,6 +170,7 @@ class LiveSession:
             "targetId": self.page.target.target_id,
             "title": self.probe.title,
             "takenBy": self.operator,
+            "recording": self.audit.public(),
         }
 
     def hold(self) -> dict[str, Any]:
@@ -282,6 +290,7 @@ class LiveSession:
             self._grace = None
         self.codec = peer.codec
         self.life.go_live()
+        self.audit.note("viewerConnected", codec=peer.codec)
         log.info("live %s: viewer connected (%s)", self.id, peer.codec)
         await self.save()
         await self.record.publish(Event("viewerConnected", self.id, iso_now()))
@@ -312,6 +321,7 @@ class LiveSession:
         # The wait counts from the loss (or the goodbye), not from when the connection has
         # been torn down (closing a peer can take seconds).
         self.life.lose_viewer()
+        self.audit.note("viewerLeft", goodbye=goodbye)
         self._wait_for_viewer(
             self.settings.reconnect_grace_s if grace_s is None else grace_s, goodbye
         )
@@ -371,6 +381,8 @@ class LiveSession:
         message = self._parse(raw)
         if message is None:
             return
+        if self.controller.input is not None:
+            self.audit.input(message)  # what the person did, for the recording's timeline
         if isinstance(message, protocol.Ping):
             peer.send(self.pong(message))
             self.assist.greet(peer)
@@ -494,6 +506,7 @@ class LiveSession:
     async def _let_go(self) -> None:
         log.info("live %s: handed over to another relay", self.id)
         await self._release(None)
+        await self.audit.finish(None)  # the next relay does not record (docs/deploy.md)
         self._ended.set()
 
     async def _release(self, reason: Reason | None) -> None:
@@ -531,9 +544,11 @@ class LiveSession:
         metrics.LIVE_COMPLETE.labels(reason).inc()
         me = asyncio.current_task()
         await self._release(reason)
+        ended = {"reason": reason, **({"detail": self.detail} if self.detail else {})}
+        recording = await self.audit.finish(ended)  # the video is closed: nothing comes now
         remaining_s = self.life.deadline()[0] - time.time()
         await self.record.finish(self.id, self.digest, self.state(), remaining_s)
-        outcome = live_complete(self.id, reason, self.detail)
+        outcome = live_complete(self.id, reason, self.detail, recording)
         if await self.record.publish(outcome):  # else another relay ended it first
             self.record.notify(outcome)
         await asyncio.gather(*[t for t in self._tasks if t is not me], return_exceptions=True)

@@ -4,6 +4,7 @@ their defaults come from ``relay.config.Settings`` (``Settings.sessions``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from relay.sessions.email import SmtpServer
 from relay.sessions.webhooks import Webhook
@@ -31,6 +32,8 @@ class SessionSettings:
     smtp_url: SmtpServer | None
     smtp_from: str
     allowed_hosts: tuple[str, ...]
+    record: bool  # by default (a request's record option decides first)
+    recordings_dir: Path | None
 
     @property
     def max_upload_bytes(self) -> int:

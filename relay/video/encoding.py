@@ -122,6 +122,11 @@ class VideoEncoder:
             packet.time_base = VIDEO_TIME_BASE
         return packets
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """The size of the pictures it encodes now."""
+        return (self._shape[0], self._shape[1]) if self._shape else (0, 0)
+
     def _rate_moved(self, keyframe_due: bool) -> bool:
         ratio = self.bitrate_bps / self._built_bps
         if max(ratio, 1 / ratio) < REBUILD_RATIO:

@@ -147,6 +147,8 @@ class EncodedStream:
         # A stream started beside another (a slow viewer's) counts frames from now on.
         self._seen_seq = hub.latest.seq if hub.latest is not None else 0
         self.scaler = PictureScaler()
+        # Sees every packet as it is published: the session's recording (shared stream only).
+        self.tap: Callable[[CodecName, av.Packet[Any], tuple[int, int]], None] | None = None
         self._reported = (time.monotonic(), StreamStats())
         self._task: asyncio.Task[None] | None = None
         hub.listen(self._signal.set)
@@ -362,6 +364,8 @@ class EncodedStream:
             self._seq += 1
             key = bool(packet.is_keyframe)
             self.frames.append(EncodedFrame(packet, self._seq, key, now))
+            if self.tap is not None:
+                self.tap(self.codec, packet, self.encoder.size)
             self.rate.sent(size, now)
             self.stats.frames += 1
             self._encoded.inc()

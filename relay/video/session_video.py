@@ -18,7 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
+
+import av
 
 from relay.video.bitrate import Promotion
 from relay.video.encoding import CodecName, Rung
@@ -42,6 +46,8 @@ class SessionVideo:
         self._clock = PtsClock()
         self._promotions: dict[PacketTrack, Promotion] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # The session's recording: the shared encoding's packets, as they are sent.
+        self.recorder: Callable[[CodecName, av.Packet[Any], tuple[int, int]], None] | None = None
 
     def _stream(self, codec: CodecName, start_bps: int | None = None) -> EncodedStream:
         stream = EncodedStream(
@@ -54,6 +60,7 @@ class SessionVideo:
         stream = self.streams.get(codec)
         if stream is None or stream.closed:
             stream = self.streams[codec] = self._stream(codec)
+            stream.tap = self.recorder
         return PacketTrack(stream, self._estimate)
 
     def _estimate(self, track: PacketTrack, bps: int) -> None:

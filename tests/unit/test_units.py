@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -369,3 +370,49 @@ def test_any_cookie_text_is_checked_without_error(text: str) -> None:
     operators = Operators(parse_operator_keys("alice:alice-key-0123456789"))
     assert operators.check(text) is None or text.startswith("v1.alice.")
     assert operators.csrf_ok(text, text) in (False, True)
+
+
+def test_a_timeline_counts_typing_and_never_keeps_it() -> None:
+    from relay.control import protocol
+    from relay.sessions.timeline import Timeline
+
+    timeline = Timeline("x", started_at=100.0)
+    timeline.navigated("https://bank.example/login?token=secret#frag")
+    timeline.input(protocol.Pointer("down", 10.4, 20.6, 0, 1, 1, 0), at=101.0)
+    for key in "hunter2":
+        timeline.input(protocol.Key(True, key, "Key" + key.upper(), 0, False, 0), at=102.0)
+        timeline.input(protocol.Key(False, key, "Key" + key.upper(), 0, False, 0), at=102.0)
+    timeline.input(protocol.Key(True, "Enter", "Enter", 0, False, 0), at=102.5)
+    timeline.input(protocol.Text("pässwörd"), at=103.0)
+    timeline.input(protocol.DialogAnswer(ok=True, text="my answer"), at=104.0)
+    document = timeline.to_json()
+    events = [{k: v for k, v in e.items() if k != "t"} for e in document["events"]]
+    assert events == [
+        {"type": "navigation", "url": "https://bank.example/login"},
+        {"type": "click", "x": 10, "y": 21, "button": 0},
+        {"type": "typed", "characters": 15},
+        {"type": "dialog", "accepted": True},
+    ]
+    text = json.dumps(document)
+    assert "hunter2" not in text and "secret" not in text and "my answer" not in text
+
+
+def test_recording_settings_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="RELAY_RECORDINGS_DIR"):
+        load_settings({"RELAY_RECORD": "true"})
+    settings = load_settings({"RELAY_RECORD": "true", "RELAY_RECORDINGS_DIR": str(tmp_path)})
+    assert settings.record and settings.recordings_dir == tmp_path
+
+
+def test_expired_recordings_are_swept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from relay.http.recordings import _sweep
+
+    old, new = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    assert _sweep(tmp_path, time.time() - 50) == 1
+    assert not old.exists() and new.exists()
