@@ -24,7 +24,7 @@ from relay.http.keys import KEPT
 from relay.sessions.session import LiveSession
 from relay.testing.pages import eventually, local_site
 from relay.testing.viewer import ViewerBrowser, wait_playing
-from relay.tokens import Secret
+from relay.tokens import Secret, redact
 
 from .conftest import StartRelay
 from .test_cdp_endpoint import RemotePage
@@ -109,6 +109,7 @@ async def _line(proc: asyncio.subprocess.Process, pattern: str) -> re.Match[str]
         if not raw:
             raise AssertionError(f"the script ended before {pattern!r}:\n{seen}")
         seen += raw.decode()
+        print(f"node> {redact(raw.decode().rstrip())}")  # the script's words, links redacted
         match = re.search(pattern, raw.decode())
         if match:
             return match
