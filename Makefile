@@ -87,11 +87,14 @@ net-tools:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2 nftables; }
 
 # The real servers of the deployment tests: coturn (TURN over UDP, TCP and TLS, with openssl
-# for its test certificate) and nginx (the reverse proxy in deploy/nginx.conf).
+# for its test certificate and certutil to make a viewer's browser trust it) and nginx (the
+# reverse proxy in deploy/nginx.conf, and the round-robin balancer of the cluster tests).
 servers:
 	@command -v turnserver >/dev/null && command -v nginx >/dev/null && command -v openssl >/dev/null \
+	  && command -v certutil >/dev/null \
 	  || { $(SUDO) apt-get update -qq && \
-	       DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn nginx-light openssl; }
+	       DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq coturn nginx-light openssl \
+	         libnss3-tools; }
 
 # Every scenario, three pipelines; rewrites the table in benchmarks/README.md (~20 min).
 # The slow-link runs need root for a network namespace; without it those rows say skipped.
