@@ -202,6 +202,9 @@ async def test_any_relay_serves_any_link(cluster: Cluster, source: SourcePage) -
                     assert (await resp.json())["reason"] == "done"
                 async with http.post(_on(relay, person.resource) + "/done", headers=auth) as resp:
                     assert resp.status == 410 and (await resp.json())["reason"] == "done"
+                wrong = {"Authorization": "Bearer " + "x" * 43}  # no credential, no outcome
+                async with http.post(_on(relay, person.resource) + "/done", headers=wrong) as r:
+                    assert r.status == 404
         # DELETE through a relay that does not hold the session.
         second, _ = await _create(cluster, http, source)
         not_owner = cluster.others(await cluster.owner(second))[0]

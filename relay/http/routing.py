@@ -83,13 +83,29 @@ def owned(kind: KeyKind, handler: Handler) -> Handler:
             return await _forward(request, where.url)
         if kind == "viewer" and not request.app[MANAGER].holds(kind, key):
             final = await request.app[STORE].get_final(live_id)
-            if final is not None:  # ended elsewhere: the viewer still learns why
+            if final is not None and await _viewer_of(cluster, live_id, key, request):
+                # Ended elsewhere: the viewer (its credential shown) still learns why.
                 return web.json_response({"ended": True, "reason": final.reason}, status=410)
         return await handler(request)
 
     routed.__name__ = routed.__qualname__ = handler.__name__
     routed.__doc__ = handler.__doc__
     return routed
+
+
+async def _viewer_of(
+    cluster: ClusterNode, live_id: str, viewer_id: str, request: web.Request
+) -> bool:
+    """The request carries the credential of this viewer of the session (as kept for a
+    relay that takes the session over)."""
+    header = request.headers.get("Authorization", "")
+    hold = await cluster.directory.get_hold(live_id)
+    if not header.startswith("Bearer ") or hold is None:
+        return False
+    controller = hold.get("controller") or [None, None]
+    hashes = {controller[0]: controller[1], **(hold.get("watchers") or {}).get("watchers", {})}
+    expected = hashes.get(viewer_id)
+    return isinstance(expected, str) and tokens.same_secret(header[7:], expected)
 
 
 def warming(handler: Handler) -> Handler:

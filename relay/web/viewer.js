@@ -70,12 +70,23 @@ function announce(text) {
   setTimeout(() => { $("announce").textContent = text; }, 50); // the same words twice are said twice
 }
 
+// Notes shown now, each until its own time: one that comes while another shows joins it (a
+// "file sent" must not vanish under the "more time" that the same tap brought).
 let noteTimer = null;
+const notes = new Map(); // text -> shown until (performance.now())
 function note(text, ms = NOTE_MS) {
+  notes.delete(text);
+  notes.set(text, performance.now() + ms);
+  showNotes();
+}
+
+function showNotes() {
   clearTimeout(noteTimer);
-  $("note").textContent = text;
-  $("note").hidden = false;
-  noteTimer = setTimeout(() => { $("note").hidden = true; }, ms);
+  const now = performance.now();
+  for (const [text, until] of notes) if (until <= now) notes.delete(text);
+  $("note").textContent = [...notes.keys()].join("\n");
+  $("note").hidden = notes.size === 0;
+  if (notes.size) noteTimer = setTimeout(showNotes, Math.min(...notes.values()) - now + 20);
 }
 
 function setState(state, message) {
