@@ -128,6 +128,8 @@ async def test_a_file_from_the_persons_device_reaches_the_pages_input_intact(
     await page.wait_for_selector("#note:not([hidden])")
     assert "scan of my ID.pdf" in await page.inner_text("#note")
     assert session.assist.files.delivered == 1 and session.life.interacted
+    await page.screenshot(path=str(tmp_path / f"upload-{device}.png"))
+    print(f"\nviewer after the upload: {tmp_path / f'upload-{device}.png'}")
 
 
 async def test_several_files_and_a_cancel(
