@@ -76,17 +76,25 @@ async def test_200_separate_redis_clients_race_for_one_link(redis_prefix: str) -
         await asyncio.gather(*(s.close() for s in stores))
 
 
-async def test_events_end_with_the_final_one(store: Store) -> None:
-    live_id = new_id()
+async def _collect(store: Store, live_id: str) -> tuple[asyncio.Task[None], list[Event]]:
+    """A listener on the session's events, subscribed when this returns; what it got."""
     got: list[Event] = []
+    subscribed = asyncio.Event()
 
     async def listen() -> None:
         async with store.events(live_id) as events:
+            subscribed.set()
             async for event in events:
                 got.append(event)
 
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.1)  # let it subscribe
+    await subscribed.wait()
+    return listener, got
+
+
+async def test_events_end_with_the_final_one(store: Store) -> None:
+    live_id = new_id()
+    listener, got = await _collect(store, live_id)
     await store.publish(Event("viewerConnected", live_id, "2026-01-01T00:00:00.000Z"), 60)
     await store.publish(live_complete(live_id, "done"), 60)
     await asyncio.wait_for(listener, 5)
@@ -142,15 +150,7 @@ async def test_a_session_has_one_final_event_whoever_publishes_it(store: Store) 
     """Two relays ending the same session (one took it over from the other): subscribers and
     latecomers get the first outcome only, and the second publisher learns it was second."""
     live_id = new_id()
-    got: list[Event] = []
-
-    async def listen() -> None:
-        async with store.events(live_id) as events:
-            async for event in events:
-                got.append(event)
-
-    listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.1)  # let it subscribe
+    listener, got = await _collect(store, live_id)
     firsts = await asyncio.gather(
         store.publish(live_complete(live_id, "done"), 60),
         store.publish(live_complete(live_id, "targetClosed"), 60),
