@@ -42,8 +42,9 @@ function el(tag, className, text) {
   return node;
 }
 
+// The list is built when it changes; the clock only rewrites the times in place (rebuilding
+// it every second would take a button away from under a finger that is pressing it).
 function render() {
-  const now = Date.now() + clockOffsetMs;
   const list = $("requests");
   list.replaceChildren(
     ...listed.map((r) => {
@@ -58,8 +59,11 @@ function render() {
       if (r.instructions) item.append(el("p", "instructions", r.instructions));
       const meta = el("p", "meta");
       meta.append(el("span", `badge ${r.status}`, STATUS[r.status] || r.status));
-      meta.append(el("span", "", `asked ${duration(now - Date.parse(r.createdAt))} ago`));
-      meta.append(el("span", "", `${duration(Date.parse(r.endsAt) - now)} left`));
+      const asked = el("span", "asked");
+      const left = el("span", "left");
+      asked.dataset.since = r.createdAt;
+      left.dataset.until = r.endsAt;
+      meta.append(asked, left);
       if (r.takenBy) meta.append(el("span", "taken", `taken by ${r.takenBy}`));
       item.append(meta);
       item.append(take); // after what it is about: read first, then take
@@ -68,6 +72,17 @@ function render() {
   );
   $("count").textContent = listed.length ? `(${listed.length})` : "";
   $("empty").hidden = listed.length > 0;
+  tick();
+}
+
+function tick() {
+  const now = Date.now() + clockOffsetMs;
+  for (const span of document.querySelectorAll("#requests .asked")) {
+    span.textContent = `asked ${duration(now - Date.parse(span.dataset.since))} ago`;
+  }
+  for (const span of document.querySelectorAll("#requests .left")) {
+    span.textContent = `${duration(Date.parse(span.dataset.until) - now)} left`;
+  }
 }
 
 async function takeRequest(id, button) {
@@ -88,8 +103,9 @@ function listen() {
   events.addEventListener("requests", (event) => {
     const data = JSON.parse(event.data);
     clockOffsetMs = data.now * 1000 - Date.now();
-    listed = data.requests;
     $("status").textContent = "";
+    if (JSON.stringify(data.requests) === JSON.stringify(listed)) return; // nothing to redo
+    listed = data.requests;
     render();
   });
   events.onerror = () => { $("status").textContent = "Reconnecting…"; };
@@ -130,5 +146,5 @@ $("signout").addEventListener("click", async () => {
   show("signin");
 });
 
-setInterval(render, 1000);
+setInterval(tick, 1000);
 start();
