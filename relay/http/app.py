@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -46,9 +45,10 @@ from relay.http.keys import (
     SETTINGS,
     STORE,
     STREAMS_CLOSE,
-    VIEWER_HTML,
+    VIEWER_PAGE,
 )
 from relay.http.routing import adopt_handler, owned, warming
+from relay.http.viewer_page import build_viewer_page
 from relay.logs import install_redaction
 from relay.sessions.manager import LiveManager
 from relay.sessions.operators import Operators
@@ -57,19 +57,6 @@ from relay.store import MemoryStore, Store
 from relay.webrtc import aioice_compat
 
 __all__ = ["MANAGER", "SETTINGS", "STORE", "RunningServer", "create_app", "start_server"]
-
-
-def _viewer_html(settings: Settings) -> str:
-    html = (settings.web_dir / "index.html").read_text()
-    config = {
-        # STUN/TURN servers are fetched with the link (GET /live/{token}/config): never in
-        # the page, which anyone can load, and TURN credentials are minted per viewer.
-        "iceConfig": settings.ice.viewers_need_servers,
-        # The viewer's words, in every language it speaks: in the page, so no extra request.
-        "messages": json.loads((settings.web_dir / "messages.json").read_text()),
-    }
-    # </ cannot end the script element from inside JSON once escaped.
-    return html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))
 
 
 async def make_store(settings: Settings) -> Store:
@@ -128,7 +115,7 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     install_redaction()  # no token in any log line, aiohttp's own included
     app = web.Application(middlewares=[cors, security, store_errors], client_max_size=256 * 1024)
     app[SETTINGS] = settings
-    app[VIEWER_HTML] = _viewer_html(settings)
+    app[VIEWER_PAGE] = build_viewer_page(settings)
     app[DRAINING], app[STREAMS_CLOSE] = asyncio.Event(), asyncio.Event()
     app[OPERATORS] = Operators(settings.operator_keys)
     app[CDP_CLIENTS] = set()

@@ -11,6 +11,7 @@ from relay.browser.kept import KeptBrowsers
 from relay.browser.pool import BrowserPool
 from relay.cluster import ClusterNode
 from relay.config import Settings
+from relay.http.viewer_page import ViewerPage
 from relay.sessions.manager import LiveManager
 from relay.sessions.operators import Operators
 from relay.store.base import Store
@@ -18,7 +19,7 @@ from relay.store.base import Store
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 MANAGER = web.AppKey("manager", LiveManager)
-VIEWER_HTML = web.AppKey("viewer_html", str)
+VIEWER_PAGE = web.AppKey("viewer_page", ViewerPage)  # index.html as served
 POOL = web.AppKey("pool", BrowserPool)
 KEPT = web.AppKey("kept", KeptBrowsers)  # managed browsers that outlive a connection
 CDP_CLIENTS = web.AppKey("cdp_clients", set[web.WebSocketResponse])  # closed on shutdown

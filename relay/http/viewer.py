@@ -25,7 +25,7 @@ from relay.errors import (
 )
 from relay.events import Reason
 from relay.http.errors import error, error_from
-from relay.http.keys import MANAGER, OPERATORS, SETTINGS, VIEWER_HTML
+from relay.http.keys import MANAGER, OPERATORS, SETTINGS, VIEWER_PAGE
 from relay.sessions.operators import COOKIE_NAME
 from relay.webrtc.ice import IceError, parse_ice_errors
 from relay.webrtc.sdp import (
@@ -64,16 +64,10 @@ def parse_fail_reason(raw: bytes) -> str | None:
 async def viewer_page(request: web.Request) -> web.Response:
     # The same page for any token: it tells nothing about the link until the viewer connects.
     request.app[MANAGER].warm_up(request.match_info.get("token", ""))
+    page = request.app[VIEWER_PAGE]
+    csp = page.csp(request.app[SETTINGS].frame_ancestors)
     return web.Response(
-        text=request.app[VIEWER_HTML],
-        content_type="text/html",
-        headers={
-            "Content-Security-Policy": (
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
-                f"frame-ancestors {request.app[SETTINGS].frame_ancestors}"
-            ),
-        },
+        text=page.html, content_type="text/html", headers={"Content-Security-Policy": csp}
     )
 
 

@@ -174,6 +174,12 @@ class EncodedStream:
         self._want_key = True
         self._signal.set()
 
+    def prepare_join(self) -> None:
+        """A viewer is about to join: a keyframe, unless one is recent enough to start from."""
+        key = next((f for f in reversed(self.frames) if f.keyframe), None)
+        if key is None or time.monotonic() - key.encoded_at > JOIN_WINDOW_S / 2:
+            self.request_keyframe()
+
     def estimate(self, track: PacketTrack, bps: int) -> None:
         self.encoder.bitrate_bps = self.rate.estimate(track, bps, time.monotonic())
 
@@ -416,6 +422,9 @@ class PacketTrack(MediaStreamTrack):
         self._created_at = time.monotonic()
         self._first_sent = False
         stream.tracks.add(self)
+        # The viewer's connection takes a few round trips (ICE, DTLS) after the answer: a
+        # keyframe asked for now is encoded meanwhile and ready when it can be sent.
+        stream.prepare_join()
 
     def wake(self) -> None:
         self._ready.set()

@@ -1,9 +1,10 @@
-// The first script of the viewer page, a classic one that runs while the page is still being
-// parsed: it starts the WebRTC offer (the peer connection, its data channel and the gathering
-// of ICE candidates) before the modules that drive the page have loaded. Creating the first
-// peer connection of a page costs Chromium tens of milliseconds, and gathering another few
-// tens: done here, both overlap with loading viewer.js. viewer.js takes this first offer and
-// calls the same function for every reconnection.
+// The first script of the viewer page, inlined at the top of its <head> (the relay allows it by
+// its hash): it makes the first connection while the rest of the page loads. It creates the
+// peer connection and its data channel, makes the offer, sends it (WHEP POST) and applies the
+// answer, so ICE, DTLS and the first keyframe overlap with loading the stylesheet and the
+// modules; the video plays as soon as its track arrives. viewer.js takes this first
+// connection over (its response, the messages its channel received meanwhile) and calls the
+// same start() for every reconnection, posting those offers itself.
 (() => {
   // The relay takes no trickled candidates. With no STUN or TURN server the offer need not
   // wait for any: the viewer's checks reach the relay's own candidates (in the answer), and
@@ -11,6 +12,7 @@
   // anyway (every browser's default), which the relay cannot use at once. With STUN or TURN,
   // the reflexive and relayed candidates matter: the offer waits for gathering to complete.
   const ICE_GATHER_MAX_MS = 2000;
+  const SAVED = "live-relay:viewer";
 
   function gathered(pc) {
     return new Promise((resolve) => {
@@ -34,12 +36,51 @@
       .then((body) => body.iceServers || [], () => []);
   }
 
-  function startOffer(configRequest) {
+  // A live screen, not a film: each frame is shown as soon as it is decoded, no smoothing.
+  // The track goes to the page's <video> when it arrives (the body is parsed by then; if not
+  // yet, once it is), so the first frame does not wait for viewer.js.
+  function show(event) {
+    const receiver = event.receiver;
+    if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
+    else if ("playoutDelayHint" in receiver) receiver.playoutDelayHint = 0;
+    const play = () => {
+      const video = document.getElementById("video");
+      if (!video) return;
+      video.srcObject = new MediaStream([event.track]);
+      video.play().catch(() => {});
+    };
+    if (document.getElementById("video")) play();
+    else document.addEventListener("DOMContentLoaded", play, { once: true });
+  }
+
+  // The offer as WHEP says: POST it, and a 201 carries the answer, applied here. What the
+  // caller needs of the response (Location, the credential; the body of a refusal) stays
+  // readable: a 201's body is the only one read.
+  function post(offer, whep) {
+    return offer.ready.then(() => {
+      const headers = { "Content-Type": "application/sdp", ...(whep.headers || {}) };
+      if (offer.iceErrors.length) headers["X-Relay-Ice-Errors"] = offer.iceErrors.join(", ");
+      return fetch(whep.url, { method: "POST", headers, body: offer.pc.localDescription.sdp });
+    }).then((response) => {
+      if (response.status !== 201) return response;
+      return response.text()
+        .then((sdp) => offer.pc.setRemoteDescription({ type: "answer", sdp }))
+        .then(() => response);
+    });
+  }
+
+  // configRequest: where the STUN/TURN servers come from (null: none). whep: where to post
+  // the offer ({url, headers}); without it the caller posts it.
+  function startOffer(configRequest, whep) {
     performance.mark("relay-connect"); // benchmarks time the first frame from here
     const pc = new RTCPeerConnection({ iceServers: [] });
     pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addEventListener("track", show);
     const channel = pc.createDataChannel("relay", { ordered: true });
     channel.binaryType = "arraybuffer";
+    // What the channel says before viewer.js listens: kept for it, in order.
+    const inbox = [];
+    channel.onmessage = (event) => inbox.push(event);
     // What the STUN/TURN servers answered while gathering (a 401: TURN refused the
     // credentials): the relay cannot see it otherwise, so the offer tells it.
     const iceErrors = [];
@@ -52,21 +93,34 @@
       const candidates = iceServers.length ? gathered(pc) : Promise.resolve();
       return pc.createOffer().then((offer) => pc.setLocalDescription(offer)).then(() => candidates);
     });
-    return { pc, channel, ready, iceErrors };
+    const offer = { pc, channel, ready, iceErrors, inbox, answered: null };
+    if (whep) {
+      offer.answered = post(offer, whep);
+      offer.answered.catch(() => {}); // viewer.js reports it when it takes the offer
+    }
+    return offer;
   }
 
-  // The first offer's config: the link's token in the address, or a reloaded tab's session.
-  function firstConfigRequest(config) {
-    if (!config.iceConfig) return null;
+  // The first connection: a link's token in the address, or a reloaded tab's session (the
+  // same choice viewer.js makes). Its STUN/TURN servers (when the relay has any) and where
+  // its offer goes.
+  function firstRequests(config) {
     const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-    if (/^[A-Za-z0-9_-]{43}$/.test(token)) return { url: `${encodeURIComponent(token)}/config` };
+    if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
+      const link = encodeURIComponent(token);
+      return { config: config.iceConfig ? { url: `${link}/config` } : null, whep: { url: `${link}/whep` } };
+    }
     try {
-      const saved = JSON.parse(sessionStorage.getItem("live-relay:viewer") || "null");
+      const saved = JSON.parse(sessionStorage.getItem(SAVED) || "null");
       if (saved && saved.resource && saved.credential) {
-        return { url: `${saved.resource}/config`, headers: { Authorization: `Bearer ${saved.credential}` } };
+        const headers = { Authorization: `Bearer ${saved.credential}` };
+        return {
+          config: config.iceConfig ? { url: `${saved.resource}/config`, headers } : null,
+          whep: { url: `${saved.resource}/whep`, headers },
+        };
       }
     } catch { /* no saved session */ }
-    return null;
+    return null; // not a link: viewer.js says so, and nothing connects
   }
 
   let config = {};
@@ -75,6 +129,7 @@
   } catch { /* viewer.js says what is wrong with the page */ }
   window.liveRelayOffer = { start: startOffer, first: null };
   try {
-    window.liveRelayOffer.first = startOffer(firstConfigRequest(config));
+    const first = firstRequests(config);
+    if (first) window.liveRelayOffer.first = startOffer(first.config, first.whep);
   } catch { /* no WebRTC here: viewer.js tries again and reports it */ }
 })();

@@ -327,7 +327,8 @@ function showInstructions(text) {
 }
 
 // The offer (peer connection, data channel, ICE candidates) is made by early.js: the first
-// one while this module was still loading, every later one on request.
+// one, sent and answered, while this module was still loading; every later one on request,
+// posted here.
 function takeOffer() {
   const early = window.liveRelayOffer;
   const again = config.iceConfig && resource !== null;
@@ -399,11 +400,12 @@ function onChannelMessage(event) {
 }
 
 async function connect() {
-  const { pc, channel, ready, iceErrors } = takeOffer();
+  const { pc, channel, ready, iceErrors, inbox, answered } = takeOffer();
   viewer.pc = pc;
   viewer.channel = channel;
   files.reset();
   channel.onmessage = onChannelMessage;
+  for (const message of inbox.splice(0)) onChannelMessage(message); // said before we listened
   channel.onopen = () => {
     clearInterval(heartbeat);
     lastPong = performance.now();
@@ -427,13 +429,6 @@ async function connect() {
   channel.onclose = () => {
     if (pc === viewer.pc && viewer.state !== "ended") reconnect();
   };
-  pc.ontrack = (event) => {
-    // A live screen, not a film: render each frame as soon as it is decoded, no smoothing.
-    if ("jitterBufferTarget" in event.receiver) event.receiver.jitterBufferTarget = 0;
-    else if ("playoutDelayHint" in event.receiver) event.receiver.playoutDelayHint = 0;
-    video.srcObject = new MediaStream([event.track]);
-    video.play().catch(() => {});
-  };
   pc.onconnectionstatechange = () => {
     if (pc !== viewer.pc || viewer.state === "ended") return;
     if (pc.connectionState === "connected") {
@@ -442,21 +437,30 @@ async function connect() {
       reconnect();
     }
   };
-  await ready;
+  // The first connection was posted, and its answer applied, by early.js: it may be up
+  // already, its channel open.
+  if (channel.readyState === "open") channel.onopen();
+  if (pc.connectionState === "connected") pc.onconnectionstatechange();
 
   const first = resource === null;
-  const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
-  const headers = { "Content-Type": "application/sdp" };
-  if (!first) headers.Authorization = `Bearer ${credential}`;
-  if (iceErrors && iceErrors.length) headers["X-Relay-Ice-Errors"] = iceErrors.join(", ");
-  const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
+  let response = null;
+  if (answered) {
+    response = await answered;
+  } else {
+    await ready;
+    const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
+    const headers = { "Content-Type": "application/sdp" };
+    if (!first) headers.Authorization = `Bearer ${credential}`;
+    if (iceErrors && iceErrors.length) headers["X-Relay-Ice-Errors"] = iceErrors.join(", ");
+    response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
+  }
   if (response.status === 201) {
     if (first) {
       resource = new URL(response.headers.get("Location"), location.href).href;
       credential = response.headers.get("X-Relay-Credential");
       sessionStorage.setItem(SAVED, JSON.stringify({ resource, credential }));
     }
-    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    if (!answered) await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     return;
   }
   pc.close();
