@@ -25,7 +25,8 @@ fewer frames instead of a queue.
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import OrderedDict, deque
 
 CONGESTED_RATIO = 0.95  # an estimate this far below the sent rate...
 FALLEN_RATIO = 0.95  # ...and this far below the viewer's previous one means the path is full
@@ -97,7 +98,9 @@ class BitrateController:
 
 RESEND_SHARE = 0.25  # resent packets may take this share of the bitrate, new frames the rest
 RESEND_BURST_S = 0.2
-RESENT_MEMORY = 512  # sequence numbers remembered as resent once already
+RESENT_MEMORY = 512  # sequence numbers remembered as resent already
+MAX_RESENDS = 3
+RESEND_AGAIN_S = 0.2
 
 
 class ResendGate:
@@ -106,14 +109,17 @@ class ResendGate:
     aiortc resends a packet every time it is NACKed, at any rate. Chrome NACKs a missing packet
     again each round trip until it arrives, so on a full link the resends crowd out new frames,
     more is lost, and more is NACKed: behind 1 Mbit/s, 4173 packets were NACKed in 10 s while
-    the viewer decoded under 3 fps. Here a packet is resent at most once, and resends have a
-    token bucket of ``RESEND_SHARE`` of the bitrate; what they cannot have, the viewer recovers
-    from with a keyframe (PLI), which is cheap at the sizes a slow link gets.
+    the viewer decoded under 3 fps. Here resends have a token bucket of ``RESEND_SHARE`` of the
+    bitrate, and one packet is resent at most ``MAX_RESENDS`` times, ``RESEND_AGAIN_S`` apart:
+    a NACK sooner than that is answered by the resend already on its way. More than once,
+    because a resend can be lost too: on a link that loses 2% of packets, resending once left
+    the viewer's picture frozen on the missing packet for 3 s, until Chrome gave up on it and
+    asked for a keyframe. What resends cannot have, the viewer recovers from with a keyframe
+    (PLI), which is cheap at the sizes a slow link gets.
     """
 
     def __init__(self) -> None:
-        self._resent: set[int] = set()
-        self._order: deque[int] = deque()
+        self._resent: OrderedDict[int, tuple[int, float]] = OrderedDict()  # seq: (times, at)
         self._tokens = 0.0
         self._at: float | None = None
 
@@ -124,13 +130,14 @@ class ResendGate:
         else:
             self._tokens = min(rate * RESEND_BURST_S, self._tokens + (now - self._at) * rate)
         self._at = now
-        if seq in self._resent or self._tokens < nbytes:
+        times, last = self._resent.get(seq, (0, -math.inf))
+        if times >= MAX_RESENDS or now - last < RESEND_AGAIN_S or self._tokens < nbytes:
             return False
         self._tokens -= nbytes
-        self._resent.add(seq)
-        self._order.append(seq)
-        if len(self._order) > RESENT_MEMORY:
-            self._resent.discard(self._order.popleft())
+        self._resent[seq] = (times + 1, now)
+        self._resent.move_to_end(seq)
+        if len(self._resent) > RESENT_MEMORY:
+            self._resent.popitem(last=False)
         return True
 
 

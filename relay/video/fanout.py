@@ -56,11 +56,15 @@ MAX_REPEATS = 3  # ...so the encoder can sharpen what motion left blurred; then 
 # timeout); measured on a still page: a PLI 3 s after its last frame, then a keyframe and a
 # refinement round, 45 kB for nothing. A frame every 2.5 s keeps it from asking.
 IDLE_REPEAT_S = 2.5
-# A sharp picture of a still page (still.StillPicture) is encoded this many times more, each
-# time closer to it within a frame's share of the bitrate (libx264 and libvpx both converge:
-# small text from 29 dB to 45 in about 22 frames at 1.25 Mbit/s, a stream's starting rate at
-# quality 70; in 8 at 2.5 Mbit/s; 50 and more after 30). At 60 a second, within the bitrate.
+# A sharp picture of a still page (still.StillPicture) is encoded again and again, each time
+# closer to it within a frame's share of the bitrate, at up to 60 a second. How many it takes
+# depends on the rate: small text from a blurred keyframe (27.6 dB) to 40 / 45 dB took 10 / 16
+# frames at 1.25 Mbit/s, 26 / 40 at 550 kbit/s, 54 / 78 at 300 kbit/s (offline, libx264,
+# about 24 / 35 kB whatever the rate). libx264 says when it has converged (below), so H.264
+# refines until then, at most REFINE_MAX_FRAMES (3 s): a fixed 30 left a phone's 600 kbit/s
+# link below 40 dB for good. libvpx reports no quantizer: VP8 refines REFINE_FRAMES times.
 REFINE_FRAMES = 30
+REFINE_MAX_FRAMES = 180
 REFINE_INTERVAL_S = 1 / 60
 # REFINED_RUN refinement frames in a row under REFINED_BYTES, at libx264's lowest quantizer,
 # change nothing: the picture is there, and refining stops (no more encoding, or decoding, for
@@ -163,6 +167,16 @@ class EncodedStream:
         self._seen_seq = 0
         hub.listen(self._signal.set)
         self.request_keyframe()
+
+    @property
+    def refine_frames(self) -> int:
+        """How many times a sharp picture is encoded again at most (see REFINE_MAX_FRAMES)."""
+        return REFINE_MAX_FRAMES if self.codec == "H264" else REFINE_FRAMES
+
+    @property
+    def refining(self) -> bool:
+        """Whether a sharp picture is still being refined towards."""
+        return self._refine_left > 0
 
     @property
     def last_seq(self) -> int:
@@ -280,7 +294,9 @@ class EncodedStream:
                 if captured.sharp and (keyframe or not repeat):
                     # A new sharp picture, or a keyframe of one (a joining viewer): a keyframe
                     # spends one frame's bits, and the refinement starts over from it.
-                    self._refine_left = REFINE_FRAMES
+                    self._refine_left = self.refine_frames
+                    if not repeat:
+                        self.scaler.settled(now)
                 elif repeat and self._refine_left > 0:
                     self._refine_left -= 1
                 else:
@@ -308,6 +324,7 @@ class EncodedStream:
                         self._pts(at),
                         keyframe,
                         scale,
+                        self._refined,
                     )
                 except (av.error.FFmpegError, ValueError) as exc:
                     self._key_in_flight = False
@@ -323,6 +340,10 @@ class EncodedStream:
                     continue
                 self._last_out = time.monotonic()
                 metrics.ENCODE_SECONDS.labels(self.codec).observe(self._last_out - started)
+                if captured.sharp and not keyframe and any(p.is_keyframe for p in packets):
+                    # The encoder was rebuilt (a new size, a moved rate): its keyframe has a
+                    # keyframe's bits, so the refinement starts over from it.
+                    self._refine_left = self.refine_frames
                 self._converged(packets)
                 self.stats.repeats += repeat
                 self._key_in_flight = False
@@ -335,7 +356,7 @@ class EncodedStream:
 
     def _converged(self, packets: list[av.Packet[Any]]) -> None:
         """Stop refining once it changes nothing. Only libx264 reports its quantizer (libvpx
-        reports 0): VP8 refines for all REFINE_FRAMES."""
+        reports 0): VP8 refines for all its REFINE_FRAMES."""
         qp = packet_qp(packets[0]) if packets and self.codec == "H264" else None
         tiny = sum(p.size for p in packets) < REFINED_BYTES
         done = self._refined and tiny and qp is not None and qp <= QP_MIN + 1

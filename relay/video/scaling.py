@@ -68,6 +68,14 @@ class PictureScaler:
         """The frame dropper is holding a new picture back: the bitrate is spent."""
         self._held_at = now
 
+    def settled(self, now: float) -> None:
+        """A still picture of the page came (``still.StillPicture``): it is read at full size
+        at once, not when the next repeat would notice the page stopped moving (after a
+        refinement has finished, that is the idle repeat, seconds later)."""
+        if self.level > 0:
+            self._up_at = now
+            self._step(now, -self.level)
+
     def update(self, now: float, longest_side_px: int) -> float:
         """The scale for the next picture, from what happened in the last second."""
         for times in (self._offered, self._encoded):

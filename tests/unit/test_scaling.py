@@ -3,11 +3,17 @@ packets: pure logic, driven with made-up clocks."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relay.video import scaling
 from relay.video.bitrate import (
+    MAX_RESENDS,
     PROMOTE_AFTER_S,
+    RESEND_AGAIN_S,
     RESEND_SHARE,
     BitrateController,
     Promotion,
@@ -94,14 +100,30 @@ def test_a_page_gone_still_is_back_at_full_size() -> None:
     assert scaler.scale == 1.0
 
 
-def test_a_lost_packet_is_resent_once_and_resends_keep_to_their_share() -> None:
+def test_a_lost_packet_is_resent_a_few_times_apart_and_resends_keep_to_their_share() -> None:
     gate = ResendGate()
     assert gate.allow(7, 1300, 1_000_000, 0.0)
-    assert not gate.allow(7, 1300, 1_000_000, 0.01)  # NACKed again: already on its way
-    sent = sum(gate.allow(seq, 1300, 1_000_000, seq / 1000) for seq in range(100, 2100))
+    assert not gate.allow(7, 1300, 1_000_000, 0.01)  # NACKed again: the resend is on its way
+    # NACKed again once the resend could have arrived: it was lost too, and goes again...
+    assert gate.allow(7, 1300, 1_000_000, RESEND_AGAIN_S)
+    assert gate.allow(7, 1300, 1_000_000, 2 * RESEND_AGAIN_S)
+    assert MAX_RESENDS == 3  # ...but not forever: then the viewer asks for a keyframe
+    assert not gate.allow(7, 1300, 1_000_000, 10.0)
+    sent = sum(gate.allow(seq, 1300, 1_000_000, 20 + seq / 1000) for seq in range(100, 2100))
     budget = RESEND_SHARE * 1_000_000 / 8 * 2.0 + RESEND_SHARE * 1_000_000 / 8 * 0.2
     assert 0.8 * budget / 1300 < sent <= budget / 1300  # 2 s of NACKs: the bucket's worth
-    assert not gate.allow(100, 1300, 1_000_000, 10.0)  # resent once already, even much later
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.floats(0, 0.5)), max_size=300))
+def test_no_packet_is_resent_more_often_than_allowed(nacks: list[tuple[int, float]]) -> None:
+    gate, now, resent = ResendGate(), 0.0, dict[int, list[float]]()
+    for seq, gap in nacks:
+        now += gap
+        if gate.allow(seq, 1300, 10_000_000, now):
+            resent.setdefault(seq, []).append(now)
+    for times in resent.values():
+        assert len(times) <= MAX_RESENDS
+        assert all(b - a >= RESEND_AGAIN_S for a, b in itertools.pairwise(times))
 
 
 def test_what_was_sent_is_a_debt_that_drains_at_the_target_rate() -> None:
@@ -150,3 +172,13 @@ def test_a_slow_viewer_is_promoted_once_its_estimate_holds_near_the_shared_rate(
     assert not promotion.update(1_000_000, shared, PROMOTE_AFTER_S + 0.1)  # a dip starts over
     assert not promotion.update(1_700_000, shared, PROMOTE_AFTER_S + 1)
     assert promotion.update(1_700_000, shared, 2 * PROMOTE_AFTER_S + 1)
+
+
+def test_a_still_picture_is_read_at_full_size_at_once() -> None:
+    scaler = PictureScaler()
+    now = drive(scaler, 0.0, 1.6, offered=60, encoded=6, held=True)
+    assert scaler.scale == 0.75
+    scaler.settled(now)  # the page stopped: its still picture came
+    assert scaler.scale == 1.0
+    scaler.settled(now)  # nothing to do at full size
+    assert scaler.scale == 1.0
