@@ -125,3 +125,44 @@ async def test_no_still_picture_undoes_a_change_of_the_pages_metrics(
         await shown.restore_metrics()  # ...while the page gets its own metrics back
         await asyncio.sleep(0.3)  # the screenshot, and one more once the page is still
         assert await source.evaluate(size) == natural
+
+
+async def test_a_phone_sees_small_text_at_its_device_pixels(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """A phone at DPR 3 gets a picture above its CSS pixels (the layout stays its CSS
+    viewport), sharp against the page as the phone's screen renders it, and it stays so."""
+    meta = '<meta name="viewport" content="width=device-width">'
+    phone_page = SMALL_TEXT.replace("<style>", meta + "<style>")
+    await source.session.send(
+        "Page.navigate", {"url": "data:text/html," + quote(phone_page.replace("BODY", LOREM))}
+    )
+    await wait_source(source, "window.ready === true")
+    live = await create_live(relay, source)
+    phone = await viewer.open_phone()
+    await phone.goto(live["liveURL"])
+    await wait_playing(phone)
+    shown = relay.app[MANAGER].sessions[live["id"]].page
+
+    assert await source.evaluate("innerWidth") == 390  # laid out for the phone's CSS pixels
+    size = [0, 0]
+    deadline = time.monotonic() + 6
+    # The first frames show the page as it was (its script's 1280 px wide layout), then the
+    # phone's portrait layout, first at its CSS pixels and then at its device pixels.
+    while time.monotonic() < deadline and not (1.5 * 390 < size[0] < size[1]):
+        size = await phone.evaluate("[video.videoWidth, video.videoHeight]")
+        await asyncio.sleep(0.1)
+    assert 1.5 * 390 < size[0] < size[1], f"the phone gets {size}, its CSS pixels"
+    # The page as the relay's session renders it, once (another session's screenshots have
+    # CSS pixels: the device emulation belongs to the session that set it; and each
+    # screenshot makes the page draw again).
+    async with shown.screencast.metrics_change():  # not beside one of the relay's own
+        shot = await shown.target.send("Page.captureScreenshot", {"format": "png"})
+    reference = png_luma(base64.b64decode(shot["data"]))[: size[1], : size[0]]
+    assert reference.shape == (size[1], size[0]), f"screenshot {reference.shape}, video {size}"
+    db, taken = await best_within(phone, reference, 6.0)
+    assert db >= 40, f"{db:.1f} dB at {size} after {taken:.1f} s"
+    for _ in range(10):  # and it stays there
+        await asyncio.sleep(0.2)
+        again = await video_psnr(phone, reference)
+        assert again >= 40, f"{again:.1f} dB at {size}, after {db:.1f}"

@@ -20,6 +20,7 @@ from relay.sessions.options import LiveOptions
 from relay.video.capture import CaptureOptions, Screencast
 from relay.video.encoding import ladder
 from relay.video.session_video import SessionVideo
+from relay.video.still import even_scale
 
 log = logging.getLogger(__name__)
 RESIZE_DEBOUNCE_S = 0.2  # rotations and window drags come in bursts
@@ -124,18 +125,22 @@ class ShownPage:
 
     async def _set_size(self, size: protocol.Size) -> None:
         side = self.max_side_px
-        scale = max(1.0, min(size.dpr, side / max(size.width, size.height)))
+        # The viewer's device pixels, as far as the picture's longest side allows: a phone at
+        # DPR 3 gets its still pictures (what is read) above its CSS pixels.
+        css = (size.width, size.height)
+        scale = even_scale(css, max(1.0, min(size.dpr, side / max(css))), side)
         try:
             await self.target.send(
                 "Emulation.setDeviceMetricsOverride",
                 {
                     "width": size.width,
                     "height": size.height,
-                    "deviceScaleFactor": round(scale, 2),
+                    "deviceScaleFactor": scale,
                     "mobile": size.touch,
                 },
             )
             self._metrics_applied = True
+            self.screencast.device_scale((size.width, size.height), scale)
             await self.target.send(
                 "Emulation.setTouchEmulationEnabled",
                 {"enabled": size.touch, "maxTouchPoints": 5} if size.touch else {"enabled": False},
@@ -158,6 +163,7 @@ class ShownPage:
             # screenshot taken right after the override is cleared put the viewer's metrics
             # back on it (seen once the picture of a new layout was no longer held back).
             self.screencast.stop_still_pictures()
+            self.screencast.device_scale(None)
             with contextlib.suppress(CDPClosed, CDPError, TimeoutError):
                 await self.target.send("Emulation.clearDeviceMetricsOverride", timeout_s=3)
                 await self.target.send(

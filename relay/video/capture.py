@@ -30,7 +30,7 @@ import av
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
 from relay.video.frames import FrameDecoder, FrameHub, ImageFormat
-from relay.video.still import StillPicture, patch
+from relay.video.still import StillPicture, device_size, patch
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_S = 1.0
@@ -106,6 +106,12 @@ class Screencast:
         """Around any change of the page's metrics: no still picture overlaps it (it would
         undo the change, ``still``)."""
         return self.still.paused() if self.still is not None else contextlib.nullcontext()
+
+    def device_scale(self, css: tuple[int, int] | None, scale: float = 1.0) -> None:
+        """The page is laid out at ``css`` pixels with this device scale factor (None: its
+        own metrics): still pictures then have its device pixels (``still.device_size``)."""
+        if self.still is not None:
+            self.still.device = device_size(css, scale) if css is not None else None
 
     def stop_still_pictures(self) -> None:
         """No more still pictures of this page (it is being given back to its script)."""

@@ -41,6 +41,7 @@ from relay.video.encoding import (
 )
 from relay.video.frames import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
 from relay.video.scaling import PictureScaler
+from relay.video.still import finer
 
 log = logging.getLogger(__name__)
 HISTORY = 64
@@ -151,6 +152,7 @@ class EncodedStream:
         # A stream started beside another (a slow viewer's) counts frames from now on.
         self._seen_seq = hub.latest.seq if hub.latest is not None else 0
         self.scaler = PictureScaler()
+        self._device_size: tuple[int, int] | None = None  # see _picture_size
         # Sees every packet as it is published: the session's recording (shared stream only).
         self.tap: Callable[[CodecName, av.Packet[Any], tuple[int, int]], None] | None = None
         self._reported = (time.monotonic(), StreamStats())
@@ -308,8 +310,9 @@ class EncodedStream:
                     self.stats.encoded += 1
                     self.scaler.encoded(now)
                 frame = captured.frame
+                size = self._picture_size(captured, repeat)
                 before = self.scaler.scale
-                scale = self.scaler.update(now, max(frame.width, frame.height))
+                scale = self.scaler.update(now, max(size))
                 if scale != before:
                     log.debug(
                         "%s stream: picture scaled to %.3g (%.0f kbit/s), holding %.0f s",
@@ -325,15 +328,16 @@ class EncodedStream:
                         keyframe,
                         scale,
                         self._refined,
+                        size,
                     )
                 except (av.error.FFmpegError, ValueError) as exc:
                     self._key_in_flight = False
                     self.stats.failures += 1
                     if self.stats.failures in (1, 10, 100) or self.stats.failures % 1000 == 0:
-                        size = f"{captured.frame.width}x{captured.frame.height}"
+                        shape = f"{captured.frame.width}x{captured.frame.height}"
                         log.warning(
                             "%s encoder failed on a %s frame: %s (%d so far)",
-                            self.codec, size, exc, self.stats.failures,
+                            self.codec, shape, exc, self.stats.failures,
                         )  # fmt: skip
                     self.encoder.close()  # rebuilt, with a keyframe, on the next frame
                     self._want_key = True
@@ -353,6 +357,20 @@ class EncodedStream:
         finally:
             self.closed = True
             self._wake_tracks()
+
+    def _picture_size(self, captured: CapturedFrame, repeat: bool) -> tuple[int, int]:
+        """The size to encode at before ``scaler``: a still picture's own, and the moving
+        frames of the same page brought up to it. A still picture of a phone's page has its
+        device pixels (``still.finer``); keeping every frame at that size spares the viewer
+        a keyframe and a change of picture size each time the page moves or stops."""
+        frame = captured.frame
+        own = (frame.width, frame.height)
+        if captured.sharp and not repeat:
+            self._device_size = own
+        elif self._device_size is not None and not finer(self._device_size, own):
+            if self._device_size != own:
+                self._device_size = None  # another layout (a rotation, a new size)
+        return self._device_size or own
 
     def _converged(self, packets: list[av.Packet[Any]]) -> None:
         """Stop refining once it changes nothing. Only libx264 reports its quantizer (libvpx

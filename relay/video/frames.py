@@ -91,6 +91,16 @@ def to_even_420(frame: av.VideoFrame) -> av.VideoFrame:
     return _copy_planes(frame, width, height, name, lut=False)
 
 
+def crop_420(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """The top-left ``width`` x ``height`` (even) of a 4:2:0 frame, pixels untouched."""
+    frame = to_even_420(frame)
+    if (width, height) == (frame.width, frame.height):
+        return frame
+    if width > frame.width or height > frame.height or width % 2 or height % 2:
+        raise DecodeError(f"cannot crop {frame.width}x{frame.height} to {width}x{height}")
+    return _copy_planes(frame, width, height, frame.format.name, lut=False)
+
+
 def to_limited_yuv420p(frame: av.VideoFrame) -> av.VideoFrame:
     """An even 4:2:0 frame in limited range, for encoders without a full-range flag."""
     if frame.format.name in _LIMITED_420:

@@ -36,7 +36,7 @@ import numpy as np
 
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
-from relay.video.frames import FrameDecoder, FrameHub, plane_view, to_even_420
+from relay.video.frames import FrameDecoder, FrameHub, crop_420, plane_view, to_even_420
 
 log = logging.getLogger(__name__)
 # No new frame for this long: the page has stopped moving. (At 0.15 s, the sharp picture after
@@ -46,25 +46,79 @@ MIN_INTERVAL_S = 1.0  # at most one picture a second (a blinking caret changes t
 BLOCK = 16  # the unit of change when a small change is patched into a sharp picture
 MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patched
 AFTER_METRICS_S = 0.5
+MAX_RETRIES = 3
+RETRY_S = 0.3
+DEVICE_SLACK_PX = 4  # a device-pixel screenshot this much larger is cut to the device size
 SHOT_QUALITY = 100
 SHOT_TIMEOUT_S = 3.0
 CLOSE_WAIT_S = 1.0  # how long a closing page waits for a screenshot in flight
 
 
-def _sharp_frame(decoder: FrameDecoder, data_b64: str, width: int, height: int) -> av.VideoFrame:
+def sharp_frame(
+    decoder: FrameDecoder,
+    data_b64: str,
+    width: int,
+    height: int,
+    device: tuple[int, int] | None = None,
+) -> av.VideoFrame:
+    """The screenshot as a frame: at the page's device pixels (``device``, a phone at DPR 3:
+    a picture above its CSS pixels; ``fanout`` brings the moving frames up to it), else at
+    the screencast's size (``width`` x ``height``)."""
     try:
         raw = base64.b64decode(data_b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise DecodeError(f"screenshot is not base64: {exc}") from exc
     frame = decoder.decode(raw, "jpeg")
+    if device is not None and all(
+        0 <= a - b <= DEVICE_SLACK_PX
+        for a, b in zip((frame.width, frame.height), device, strict=True)
+    ):
+        # Chromium rounds a device-pixel rendering either way (631 or 632 wide for 390 CSS
+        # pixels at 1.62): cut to one size, so the picture never changes size (a keyframe)
+        # for a pixel, and is never resampled (a blur).
+        return crop_420(frame, *device)
     if (frame.width & ~1, frame.height & ~1) == (width, height):
         return to_even_420(frame)  # an odd last row or column less: no resampling
-    if (frame.width, frame.height) != (width, height):
-        # The screenshot has the viewport's device pixels; the screencast may be smaller (its
-        # maxWidth / maxHeight). AREA keeps thin text readable when shrinking.
-        frame = frame.reformat(width=width, height=height, interpolation="AREA")
-        frame = to_even_420(frame)
-    return frame
+    if not finer((frame.width, frame.height), (width, height)):
+        # Not the screencast's picture: another layout (the page changed size meanwhile),
+        # or a rendering Chromium cut short (seen: 632x576 of a page 632x1276 in device
+        # pixels). Shown, it would be a squashed page; the next still picture will do.
+        raise DecodeError(f"screenshot of {frame.width}x{frame.height}, not {width}x{height}")
+    # The page at more pixels than the screencast's but not the device size expected (no
+    # device size known): brought to the screencast's size. AREA keeps thin text readable.
+    frame = frame.reformat(width=width, height=height, interpolation="AREA")
+    return to_even_420(frame)
+
+
+def device_size(css: tuple[int, int], scale: float) -> tuple[int, int] | None:
+    """The still pictures' size for a page laid out at ``css`` pixels with this device scale
+    factor (even, rounded down: every rendering of it has at least that), or None at 1x."""
+    width, height = int(css[0] * scale + 1e-6) & ~1, int(css[1] * scale + 1e-6) & ~1
+    return (width, height) if finer((width, height), css) else None
+
+
+def even_scale(css: tuple[int, int], scale: float, max_side_px: int) -> float:
+    """``scale`` nudged so that the page's width in device pixels is an even number: the
+    picture then shows the page's full width, edge to edge (390 CSS pixels at 1.62 are 631.8
+    device pixels, of which a picture could show 630 and leave a pixel's bar; at 632/390 it
+    shows all 632). Never past ``max_side_px`` on the longest side: past the screencast's
+    limit, Chromium's screenshots of a page came back cut short (634x576 for 634x1281)."""
+    css_width, longest = css[0], max(css)
+    if css_width <= 0 or scale <= 1.0:
+        return scale
+    width = round(css_width * scale / 2) * 2
+    while width > 2 and longest * width / css_width > max_side_px:
+        width -= 2
+    return max(1.0, width / css_width)
+
+
+def finer(size: tuple[int, int], than: tuple[int, int]) -> bool:
+    """Whether ``size`` is the same picture as ``than`` at more pixels (same shape, within
+    rounding: Chromium rounds each side of a device-pixel rendering on its own)."""
+    (w, h), (cw, ch) = size, than
+    if w <= cw + 1 or h <= ch + 1 or cw < 2 or ch < 2:
+        return False
+    return abs(w / cw - h / ch) <= 2.5 / min(cw, ch)
 
 
 def patch(
@@ -77,20 +131,26 @@ def patch(
     decode to the same pixels, and ``sharp`` (a picture of ``before``'s page) is better there.
     So a caret's blink or a typed letter does not bring the whole page back to the JPEG's
     quality until the next still picture. Changed blocks are widened by one block, since
-    JPEG's chroma upsampling reaches across block edges.
+    JPEG's chroma upsampling reaches across block edges. ``sharp`` may have more pixels than
+    the screencast (a phone's device pixels, ``finer``): ``after`` is scaled up to it.
     """
-    frames = (sharp, before, after)
-    if len({(f.width, f.height, f.format.name) for f in frames}) != 1:
+    if (before.width, before.height, before.format.name) != (
+        after.width,
+        after.height,
+        after.format.name,
+    ):
         return None
-    if after.format.name not in ("yuvj420p", "yuv420p"):
+    if after.format.name not in ("yuvj420p", "yuv420p") or sharp.format.name != after.format.name:
+        return None
+    size = (sharp.width, sharp.height)
+    if size != (after.width, after.height) and not finer(size, (after.width, after.height)):
         return None
     width, height = after.width, after.height
     rows, cols = -(-height // BLOCK), -(-width // BLOCK)
     changed = np.zeros((rows, cols), bool)
-    planes = [[_plane(f, i) for f in frames] for i in range(3)]
-    for i, (_s, old, new) in enumerate(planes):
+    for i in range(3):
         step = BLOCK if i == 0 else BLOCK // 2
-        diff = old != new
+        diff = _plane(before, i) != _plane(after, i)
         padded = np.zeros((rows * step, cols * step), bool)
         padded[: diff.shape[0], : diff.shape[1]] = diff
         changed |= padded.reshape(rows, step, cols, step).any(axis=(1, 3))
@@ -101,13 +161,19 @@ def patch(
     grown[:-1] |= changed[1:]
     grown[:, 1:] |= grown[:, :-1].copy()
     grown[:, :-1] |= grown[:, 1:].copy()
-    out = av.VideoFrame(width, height, after.format.name)
-    for i, (base, _old, new) in enumerate(planes):
+    new = after
+    if size != (width, height):
+        new = after.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
+    out = av.VideoFrame(size[0], size[1], after.format.name)
+    for i in range(3):
         step = BLOCK if i == 0 else BLOCK // 2
-        mask = np.repeat(np.repeat(grown, step, axis=0), step, axis=1)
-        mask = mask[: new.shape[0], : new.shape[1]]
-        target = _plane(out, i)
-        target[:] = np.where(mask, new, base)
+        base, fresh, target = _plane(sharp, i), _plane(new, i), _plane(out, i)
+        # Each output pixel's block, in the screencast's grid.
+        src_rows, src_cols = _plane(after, i).shape
+        row_blocks = np.arange(target.shape[0]) * src_rows // target.shape[0] // step
+        col_blocks = np.arange(target.shape[1]) * src_cols // target.shape[1] // step
+        mask = grown[row_blocks][:, col_blocks]
+        target[:] = np.where(mask, fresh, base)
     return out
 
 
@@ -134,6 +200,10 @@ class StillPicture:
         self.shooting = False
         self._pauses = 0
         self._last_taken = -MIN_INTERVAL_S
+        # The page's device pixels when its device scale factor is above 1 (``device_size``):
+        # still pictures are taken at that size.
+        self.device: tuple[int, int] | None = None
+        self._retries = 0  # tries again after a failed picture, since the last good one
         self.pictures = 0  # sharp pictures published
         self.failures = 0
 
@@ -223,17 +293,28 @@ class StillPicture:
             if not isinstance(data, str):
                 raise DecodeError("screenshot without data")
             frame = await loop.run_in_executor(
-                self._executor, _sharp_frame, self._decoder, data,
-                latest.frame.width, latest.frame.height,
+                self._executor, sharp_frame, self._decoder, data,
+                latest.frame.width, latest.frame.height, self.device,
             )  # fmt: skip
         except (CDPError, TimeoutError, DecodeError, av.error.FFmpegError) as exc:
             self.failures += 1
             if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
                 log.info("still picture not taken: %s (%d so far)", exc, self.failures)
+            # A still page sends no frame that would bring another try: one comes anyway,
+            # a few times (a screenshot cut short lasts a moment, right after a new layout).
+            if (
+                self._retries < MAX_RETRIES
+                and self.running
+                and not self._pauses
+                and not self._timer
+            ):
+                self._retries += 1
+                self._timer = asyncio.get_running_loop().call_later(RETRY_S, self.take)
             return
         except CDPClosed:
             return
         # The page moved while the picture was taken: that picture may show either moment.
+        self._retries = 0
         if self.running and self.hub.latest is latest:
             self.pictures += 1
             self.hub.publish(frame, time.monotonic(), sharp=True)
