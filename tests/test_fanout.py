@@ -4,6 +4,7 @@ join and on request, slow viewers skipping, bitrate moves without a rebuild."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 
@@ -353,4 +354,32 @@ async def test_a_viewer_congested_alone_gets_its_own_encoding_and_comes_back(
     await eventually(lambda: own.closed, 2)
     hub.publish(noise(next(seed)), time.monotonic())
     assert (await recv(slow)).is_keyframe
+    await video.close()
+
+
+async def test_moving_frames_are_brought_up_to_a_still_pictures_device_pixels() -> None:
+    """A phone's still picture has its device pixels (1.625x its CSS pixels here): the
+    moving frames of that layout are encoded at the same size, so the picture never changes
+    size between moving and still; a new layout (a rotation) starts over at its own size."""
+    hub = FrameHub()
+    video = SessionVideo(hub, RUNG)
+    track = video.track("H264")
+    got: list[av.Packet] = []
+
+    async def shown_after(frame: av.VideoFrame, sharp: bool = False) -> tuple[int, int]:
+        stream = video.streams["H264"]
+        before = stream.stats.encoded
+        hub.publish(frame, time.monotonic(), sharp=sharp)
+        await eventually(lambda: stream.stats.encoded > before, 3)
+        with contextlib.suppress(TimeoutError):
+            while True:  # everything sent since: this frame, and repeats of it
+                got.append(await recv(track, 0.3))
+        last = decode_h264(got)[-1]
+        return last.width, last.height
+
+    portrait, landscape, device = (192, 384), (384, 192), (312, 624)
+    assert await shown_after(frame_of((200, 0, 0), portrait)) == portrait
+    assert await shown_after(frame_of((200, 200, 200), device), sharp=True) == device
+    assert await shown_after(frame_of((0, 0, 200), portrait)) == device  # brought up
+    assert await shown_after(frame_of((0, 200, 0), landscape)) == landscape  # a new layout
     await video.close()

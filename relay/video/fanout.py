@@ -152,7 +152,9 @@ class EncodedStream:
         # A stream started beside another (a slow viewer's) counts frames from now on.
         self._seen_seq = hub.latest.seq if hub.latest is not None else 0
         self.scaler = PictureScaler()
-        self._device_size: tuple[int, int] | None = None  # see _picture_size
+        # The page's device pixels, and the screencast's size they stand for: _picture_size.
+        self._device_size: tuple[int, int] | None = None
+        self._moving_size: tuple[int, int] | None = None
         # Sees every packet as it is published: the session's recording (shared stream only).
         self.tap: Callable[[CodecName, av.Packet[Any], tuple[int, int]], None] | None = None
         self._reported = (time.monotonic(), StreamStats())
@@ -360,16 +362,17 @@ class EncodedStream:
 
     def _picture_size(self, captured: CapturedFrame, repeat: bool) -> tuple[int, int]:
         """The size to encode at before ``scaler``: a still picture's own, and the moving
-        frames of the same page brought up to it. A still picture of a phone's page has its
-        device pixels (``still.finer``); keeping every frame at that size spares the viewer
-        a keyframe and a change of picture size each time the page moves or stops."""
+        frames of the same layout brought up to it. A still picture of a phone's page has its
+        device pixels (``still.finer`` than the screencast's frames); keeping every frame at
+        that size spares the viewer a keyframe and a change of picture size each time the
+        page moves or stops. A new layout (a rotation, a resized window) starts over."""
         frame = captured.frame
         own = (frame.width, frame.height)
         if captured.sharp and not repeat:
-            self._device_size = own
-        elif self._device_size is not None and not finer(self._device_size, own):
-            if self._device_size != own:
-                self._device_size = None  # another layout (a rotation, a new size)
+            moving = self._moving_size
+            self._device_size = own if moving is not None and finer(own, moving) else None
+        elif not captured.sharp and own not in (self._moving_size, self._device_size):
+            self._moving_size, self._device_size = own, None
         return self._device_size or own
 
     def _converged(self, packets: list[av.Packet[Any]]) -> None:
