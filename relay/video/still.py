@@ -80,9 +80,9 @@ def sharp_frame(
     if (frame.width & ~1, frame.height & ~1) == (width, height):
         return to_even_420(frame)  # an odd last row or column less: no resampling
     if not finer((frame.width, frame.height), (width, height)):
-        # Not the screencast's picture: another layout (the page changed size meanwhile),
-        # or a rendering Chromium cut short (seen: 632x576 of a page 632x1276 in device
-        # pixels). Shown, it would be a squashed page; the next still picture will do.
+        # Not the screencast's picture: another layout (the page changed size while it was
+        # taken). Brought to the screencast's size it would be a squashed page; the next
+        # still picture will do.
         raise DecodeError(f"screenshot of {frame.width}x{frame.height}, not {width}x{height}")
     # The page at more pixels than the screencast's but not the device size expected (no
     # device size known): brought to the screencast's size. AREA keeps thin text readable.
@@ -101,8 +101,8 @@ def even_scale(css: tuple[int, int], scale: float, max_side_px: int) -> float:
     """``scale`` nudged so that the page's width in device pixels is an even number: the
     picture then shows the page's full width, edge to edge (390 CSS pixels at 1.62 are 631.8
     device pixels, of which a picture could show 630 and leave a pixel's bar; at 632/390 it
-    shows all 632). Never past ``max_side_px`` on the longest side: past the screencast's
-    limit, Chromium's screenshots of a page came back cut short (634x576 for 634x1281)."""
+    shows all 632). Never past ``max_side_px`` on the longest side: the quality's longest
+    side, which its bitrate and the encoder's work are sized for (``encoding.ladder``)."""
     css_width, longest = css[0], max(css)
     if css_width <= 0 or scale <= 1.0:
         return scale
@@ -300,8 +300,8 @@ class StillPicture:
             self.failures += 1
             if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
                 log.info("still picture not taken: %s (%d so far)", exc, self.failures)
-            # A still page sends no frame that would bring another try: one comes anyway,
-            # a few times (a screenshot cut short lasts a moment, right after a new layout).
+            # A still page sends no frame that would bring another try: one comes anyway, a
+            # few times (a screenshot of a layout in the middle of changing, say).
             if (
                 self._retries < MAX_RETRIES
                 and self.running
