@@ -2,9 +2,9 @@
 
 The first script (``early.js``) makes the first connection while the rest of the page loads
 (see its header). Inlined at the top of the page it runs at once, without waiting for the
-stylesheet and the modules to arrive: on a phone's link each of those is a round trip the first
-frame no longer waits for. The page's Content-Security-Policy allows exactly that script, by its hash, and no
-other inline script.
+stylesheet and the modules to arrive: on a phone's link each of those is a round trip the
+first frame no longer waits for. The page's Content-Security-Policy allows exactly that
+script, by its hash, and no other inline script.
 """
 
 from __future__ import annotations
