@@ -192,9 +192,12 @@ class EncodedStream:
         self._want_key = True
         self._signal.set()
 
+    def _last_key(self) -> EncodedFrame | None:
+        return next((f for f in reversed(self.frames) if f.keyframe), None)
+
     def prepare_join(self) -> None:
         """A viewer is about to join: a keyframe, unless one is recent enough to start from."""
-        key = next((f for f in reversed(self.frames) if f.keyframe), None)
+        key = self._last_key()
         if key is None or time.monotonic() - key.encoded_at > JOIN_WINDOW_S / 2:
             self.request_keyframe()
 
@@ -429,7 +432,7 @@ class EncodedStream:
         """The next frame this track should send, or ``None`` until there is one."""
         frames, now = self.frames, time.monotonic()
         if track.next_seq is None:
-            key = next((f for f in reversed(frames) if f.keyframe), None)
+            key = self._last_key()
             if key is None or key.seq < track.min_key_seq or now - key.encoded_at > JOIN_WINDOW_S:
                 self.request_keyframe()
                 return None

@@ -83,8 +83,7 @@ class PictureScaler:
                 times.popleft()
         if self.level > 0 and now - max(self._offered_at, self._held_at) >= WINDOW_S:
             # The page went still: its last picture is re-sent at full size to be read.
-            self._up_at = now
-            self._step(now, -self.level)
+            self.settled(now)
             return self.scale
         if self._changed_at is None:
             self._changed_at = now

@@ -4,7 +4,7 @@
 // answer, so ICE, DTLS and the first keyframe overlap with loading the stylesheet and the
 // modules; the video plays as soon as its track arrives. viewer.js takes this first
 // connection over (its response, the messages its channel received meanwhile) and calls the
-// same start() for every reconnection, posting those offers itself.
+// same start() for every reconnection.
 (() => {
   // The relay takes no trickled candidates. With no STUN or TURN server the offer need not
   // wait for any: the viewer's checks reach the relay's own candidates (in the answer), and
@@ -70,7 +70,7 @@
   }
 
   // configRequest: where the STUN/TURN servers come from (null: none). whep: where to post
-  // the offer ({url, headers}); without it the caller posts it.
+  // the offer ({url, headers}).
   function startOffer(configRequest, whep) {
     performance.mark("relay-connect"); // benchmarks time the first frame from here
     const pc = new RTCPeerConnection({ iceServers: [] });
@@ -94,40 +94,42 @@
       return pc.createOffer().then((offer) => pc.setLocalDescription(offer)).then(() => candidates);
     });
     const offer = { pc, channel, ready, iceErrors, inbox, answered: null };
-    if (whep) {
-      offer.answered = post(offer, whep);
-      offer.answered.catch(() => {}); // viewer.js reports it when it takes the offer
-    }
+    offer.answered = post(offer, whep);
+    offer.answered.catch(() => {}); // viewer.js reports it when it takes the offer
     return offer;
   }
 
+  // Where a connection's STUN/TURN servers come from and where its offer goes: a link's
+  // token (the first connection of a link), or the viewer's session once it has one.
+  function requests(iceConfig, link, session) {
+    if (link !== null) {
+      const at = encodeURIComponent(link);
+      return { config: iceConfig ? { url: `${at}/config` } : null, whep: { url: `${at}/whep` } };
+    }
+    const headers = { Authorization: `Bearer ${session.credential}` };
+    return {
+      config: iceConfig ? { url: `${session.resource}/config`, headers } : null,
+      whep: { url: `${session.resource}/whep`, headers },
+    };
+  }
+
   // The first connection: a link's token in the address, or a reloaded tab's session (the
-  // same choice viewer.js makes). Its STUN/TURN servers (when the relay has any) and where
-  // its offer goes.
+  // same choice viewer.js makes); null when the page is neither (viewer.js says so).
   function firstRequests(config) {
     const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-    if (/^[A-Za-z0-9_-]{43}$/.test(token)) {
-      const link = encodeURIComponent(token);
-      return { config: config.iceConfig ? { url: `${link}/config` } : null, whep: { url: `${link}/whep` } };
-    }
+    if (/^[A-Za-z0-9_-]{43}$/.test(token)) return requests(config.iceConfig, token, null);
     try {
       const saved = JSON.parse(sessionStorage.getItem(SAVED) || "null");
-      if (saved && saved.resource && saved.credential) {
-        const headers = { Authorization: `Bearer ${saved.credential}` };
-        return {
-          config: config.iceConfig ? { url: `${saved.resource}/config`, headers } : null,
-          whep: { url: `${saved.resource}/whep`, headers },
-        };
-      }
+      if (saved && saved.resource && saved.credential) return requests(config.iceConfig, null, saved);
     } catch { /* no saved session */ }
-    return null; // not a link: viewer.js says so, and nothing connects
+    return null;
   }
 
   let config = {};
   try {
     config = JSON.parse(document.getElementById("relay-config").textContent || "{}");
   } catch { /* viewer.js says what is wrong with the page */ }
-  window.liveRelayOffer = { start: startOffer, first: null };
+  window.liveRelayOffer = { start: startOffer, requests, first: null };
   try {
     const first = firstRequests(config);
     if (first) window.liveRelayOffer.first = startOffer(first.config, first.whep);

@@ -326,16 +326,17 @@ function showInstructions(text) {
   $("show-instructions").hidden = true;
 }
 
-// The offer (peer connection, data channel, ICE candidates) is made by early.js: the first
-// one, sent and answered, while this module was still loading; every later one on request,
-// posted here.
+// The offer (peer connection, data channel, ICE candidates) is made, posted and answered by
+// early.js: the first one while this module was still loading, every later one on request.
 function takeOffer() {
   const early = window.liveRelayOffer;
-  const again = config.iceConfig && resource !== null;
-  const request = again ? { url: `${resource}/config`, headers: { Authorization: `Bearer ${credential}` } } : null;
-  const offer = early.first || early.start(config.iceConfig && !again ? { url: `${encodeURIComponent(token)}/config` } : request);
+  const first = early.first;
   early.first = null;
-  return offer;
+  if (first) return first;
+  const { config: servers, whep } = resource === null
+    ? early.requests(config.iceConfig, token, null)
+    : early.requests(config.iceConfig, null, { resource, credential });
+  return early.start(servers, whep);
 }
 
 function onChannelMessage(event) {
@@ -400,7 +401,7 @@ function onChannelMessage(event) {
 }
 
 async function connect() {
-  const { pc, channel, ready, iceErrors, inbox, answered } = takeOffer();
+  const { pc, channel, inbox, answered } = takeOffer();
   viewer.pc = pc;
   viewer.channel = channel;
   files.reset();
@@ -437,30 +438,19 @@ async function connect() {
       reconnect();
     }
   };
-  // The first connection was posted, and its answer applied, by early.js: it may be up
+  // The offer was posted, and its answer applied, by early.js: the first connection may be up
   // already, its channel open.
   if (channel.readyState === "open") channel.onopen();
   if (pc.connectionState === "connected") pc.onconnectionstatechange();
 
   const first = resource === null;
-  let response = null;
-  if (answered) {
-    response = await answered;
-  } else {
-    await ready;
-    const url = first ? `${encodeURIComponent(token)}/whep` : `${resource}/whep`;
-    const headers = { "Content-Type": "application/sdp" };
-    if (!first) headers.Authorization = `Bearer ${credential}`;
-    if (iceErrors && iceErrors.length) headers["X-Relay-Ice-Errors"] = iceErrors.join(", ");
-    response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
-  }
+  const response = await answered;
   if (response.status === 201) {
     if (first) {
       resource = new URL(response.headers.get("Location"), location.href).href;
       credential = response.headers.get("X-Relay-Credential");
       sessionStorage.setItem(SAVED, JSON.stringify({ resource, credential }));
     }
-    if (!answered) await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     return;
   }
   pc.close();
