@@ -68,12 +68,24 @@ class CaptureStats:
     restarts: int = 0  # screencasts restarted because they sent nothing
 
 
-def _decode(decoder: FrameDecoder, data_b64: str, fmt: ImageFormat) -> Any:
+def _decode_patch(
+    decoder: FrameDecoder,
+    data_b64: str,
+    fmt: ImageFormat,
+    sharp: av.VideoFrame | None,
+    previous: av.VideoFrame | None,
+) -> tuple[av.VideoFrame, av.VideoFrame | None]:
+    """The frame, and (given a sharp picture and the frame before) the sharp picture with
+    this frame's changes patched in, or None. One trip to the worker thread for both: a click
+    or a key's picture is on its way to the person."""
     try:
         raw = base64.b64decode(data_b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise DecodeError(f"screencast frame is not base64: {exc}") from exc
-    return decoder.decode(raw, fmt)
+    frame = decoder.decode(raw, fmt)
+    if sharp is None or previous is None:
+        return frame, None
+    return frame, patch(sharp, previous, frame)
 
 
 class Screencast:
@@ -257,18 +269,9 @@ class Screencast:
         while self._pending is not None:
             data, captured_at = self._pending
             self._pending = None
-            try:
-                frame = await loop.run_in_executor(
-                    self._executor, _decode, self._decoder, data, self.options.format
-                )
-            except DecodeError as exc:
-                self.stats.errors += 1
-                if self.stats.errors in (1, 10, 100) or self.stats.errors % 1000 == 0:
-                    log.warning("screencast: %s (%d so far)", exc, self.stats.errors)
-                continue
-            self.stats.decoded += 1
-            previous, self._previous = self._previous, frame
             base = self.hub.latest
+            previous = self._previous
+            sharp = None
             if (
                 self.still is not None
                 and previous is not None
@@ -276,12 +279,22 @@ class Screencast:
                 and (base.sharp or base.seq == self._patched_seq)
             ):
                 # A small change on a sharp picture: the rest of it stays sharp (still.patch).
-                patched = await loop.run_in_executor(
-                    self._executor, patch, base.frame, previous, frame
-                )
-                if patched is not None:
-                    self.hub.publish(patched, captured_at)
-                    latest = self.hub.latest
-                    self._patched_seq = latest.seq if latest is not None else -1
-                    continue
-            self.hub.publish(frame, captured_at)
+                sharp = base.frame
+            try:
+                frame, patched = await loop.run_in_executor(
+                    self._executor, _decode_patch, self._decoder, data, self.options.format,
+                    sharp, previous,
+                )  # fmt: skip
+            except DecodeError as exc:
+                self.stats.errors += 1
+                if self.stats.errors in (1, 10, 100) or self.stats.errors % 1000 == 0:
+                    log.warning("screencast: %s (%d so far)", exc, self.stats.errors)
+                continue
+            self.stats.decoded += 1
+            self._previous = frame
+            if patched is not None:
+                self.hub.publish(patched, captured_at)
+                latest = self.hub.latest
+                self._patched_seq = latest.seq if latest is not None else -1
+            else:
+                self.hub.publish(frame, captured_at)

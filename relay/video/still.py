@@ -36,6 +36,7 @@ import numpy as np
 
 from relay.browser.cdp import CDPSession
 from relay.errors import CDPClosed, CDPError, DecodeError
+from relay.video import blocks
 from relay.video.frames import FrameDecoder, FrameHub, crop_420, plane_view, to_even_420
 
 log = logging.getLogger(__name__)
@@ -147,24 +148,20 @@ def patch(
         return None
     width, height = after.width, after.height
     rows, cols = -(-height // BLOCK), -(-width // BLOCK)
-    changed = np.zeros((rows, cols), bool)
+    change = np.zeros((rows, cols), bool)
     for i in range(3):
         step = BLOCK if i == 0 else BLOCK // 2
-        diff = _plane(before, i) != _plane(after, i)
-        padded = np.zeros((rows * step, cols * step), bool)
-        padded[: diff.shape[0], : diff.shape[1]] = diff
-        changed |= padded.reshape(rows, step, cols, step).any(axis=(1, 3))
-    if changed.mean() > MAX_PATCHED:
-        return None
-    grown = changed.copy()
-    grown[1:] |= changed[:-1]
-    grown[:-1] |= changed[1:]
-    grown[:, 1:] |= grown[:, :-1].copy()
-    grown[:, :-1] |= grown[:, 1:].copy()
-    new = after
-    if size != (width, height):
-        new = after.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
+        change |= blocks.changed(_plane(before, i), _plane(after, i), step, rows, cols)
+        if change.mean() > MAX_PATCHED:
+            return None  # known from the luma plane alone when the whole page changed
+    grown = blocks.grow(change)
     out = av.VideoFrame(size[0], size[1], after.format.name)
+    if size == (width, height):
+        for i in range(3):
+            step = BLOCK if i == 0 else BLOCK // 2
+            blocks.compose(_plane(sharp, i), _plane(after, i), _plane(out, i), grown, step)
+        return out
+    new = after.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
     for i in range(3):
         step = BLOCK if i == 0 else BLOCK // 2
         base, fresh, target = _plane(sharp, i), _plane(new, i), _plane(out, i)
