@@ -190,46 +190,6 @@ def test_a_moved_rate_does_not_rebuild_the_encoder_in_the_middle_of_a_refinement
     assert encoder.rebuilds == 2
 
 
-def test_rate_control_budgets_for_the_frame_rate_a_moving_page_is_offered_at() -> None:
-    # 26 new frames a second (an animation Chromium screencasts on a busy machine): each
-    # frame gets 1/26 of the rate, not 1/60 (which spent half the rate on a blurrier picture).
-    assert encoding.budget_fps(26.0, 60.0) == 26.0
-    assert encoding.budget_fps(90.0, 26.0) == encoding.ENCODER_FPS
-    assert encoding.budget_fps(12.0, 60.0) == encoding.MIN_BUDGET_FPS
-    assert encoding.budget_fps(None, 26.0) == 26.0  # a quiet page keeps what it has
-    rng = np.random.default_rng(2)
-    sizes: dict[float, list[int]] = {}
-    for fps in (60.0, 20.0):
-        encoder = VideoEncoder("H264", 1_000_000)
-        encoder.fps = fps
-        sizes[fps] = []
-        for i in range(30):
-            image = rng.integers(0, 256, (240, 320, 3), np.uint8)  # all detail: bits follow QP
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-            packets = encoder.encode(frame, i * 4500, keyframe=i == 0)
-            sizes[fps].append(sum(p.size for p in packets))
-    share_60, share_20 = np.mean(sizes[60.0][10:]), np.mean(sizes[20.0][10:])
-    assert share_20 > 2 * share_60
-    assert share_20 * 8 < 1_000_000 / 20 * 1.3  # and no more than that share
-
-
-def test_a_new_frame_rate_to_budget_for_rebuilds_the_encoder_like_a_moved_rate(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(encoding, "REBUILD_INTERVAL_S", 0.0)
-    encoder = VideoEncoder("H264", 1_000_000)
-    frame = frame_of((30, 120, 60))
-    encoder.encode(frame, 0, keyframe=True)
-    encoder.fps = 50.0  # within REBUILD_RATIO: kept
-    encoder.encode(frame, 3000, keyframe=False)
-    assert encoder.rebuilds == 1
-    encoder.fps = 26.0
-    encoder.encode(frame, 6000, keyframe=False, refining=True)  # not while refining
-    assert encoder.rebuilds == 1
-    packets = encoder.encode(frame, 9000, keyframe=False)
-    assert encoder.rebuilds == 2 and any(p.is_keyframe for p in packets)
-
-
 def test_bitrate_controller_reads_a_falling_remb_below_the_sent_rate_as_congestion() -> None:
     rate = BitrateController(cap_bps=2_000_000, floor_bps=150_000)
     viewer_a, viewer_b = object(), object()

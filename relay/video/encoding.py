@@ -40,25 +40,11 @@ CodecName = Literal["H264", "VP8"]
 H264_PRESET = "ultrafast"  # ~2.5 ms for a 720p frame here, against ~17 ms for "medium"
 MIN_BITRATE_BPS = 150_000
 QP_MIN = 18  # libx264's lowest quantizer here: its best quality for a frame
-ENCODER_FPS = 60  # the frame rate rate control budgets for, unless the page is busy
-MIN_BUDGET_FPS = 15
+ENCODER_FPS = 60  # the frame rate rate control budgets for
 FF_QP2LAMBDA = 118  # FFmpeg's scale of the quality it reports
 REBUILD_INTERVAL_S = 2.0
 REBUILD_RATIO = 1.4
 VBV_S = 0.3
-
-
-def budget_fps(moving_fps: float | None, current: float) -> float:
-    """The frame rate rate control budgets for: what a moving page offers (Chromium's
-    screencast of an animation on a busy machine: ~26 fps), so each frame gets its share of
-    the whole rate. Measured on the animated benchmark page at 26 fps offered: budgeting for
-    60 spent 546 kbit/s of 1250 at 21.8 dB Y-PSNR; for 26, 1092 kbit/s at 27.7 dB, and 22
-    fps shown instead of 18. A quiet page (typing, a caret: ``moving_fps`` None,
-    ``scaling.PictureScaler.moving_fps``) keeps what it has: its frames are small either way,
-    and a rebuild would cost a keyframe."""
-    if moving_fps is None:
-        return current
-    return float(min(ENCODER_FPS, max(MIN_BUDGET_FPS, round(moving_fps))))
 
 
 @dataclass(frozen=True)
@@ -102,8 +88,6 @@ class VideoEncoder:
         self.codec = codec
         self.bitrate_bps = bitrate_bps  # the wanted rate; set from the event loop
         self._built_bps = bitrate_bps
-        self.fps = float(ENCODER_FPS)  # the frame rate to budget for (budget_fps); likewise
-        self._built_fps = self.fps
         self._ctx: av.VideoCodecContext | None = None
         self._shape: tuple[int, int, str] | None = None
         self._built_at = 0.0
@@ -162,11 +146,8 @@ class VideoEncoder:
         return (self._shape[0], self._shape[1]) if self._shape else (0, 0)
 
     def _rate_moved(self, keyframe_due: bool, refining: bool) -> bool:
-        """Whether the wanted rate, or the frame rate it is shared among, moved enough from
-        the encoder's to rebuild it now."""
         ratio = self.bitrate_bps / self._built_bps
-        fps_ratio = self.fps / self._built_fps
-        if max(ratio, 1 / ratio, fps_ratio, 1 / fps_ratio) < REBUILD_RATIO:
+        if max(ratio, 1 / ratio) < REBUILD_RATIO:
             return False
         if keyframe_due:
             return True
@@ -203,13 +184,13 @@ class VideoEncoder:
         ctx.thread_count = 1  # slice threads cost ~0.35 ms of CPU a frame and saved no latency
         ctx.bit_rate = self.bitrate_bps
         ctx.time_base = VIDEO_TIME_BASE
-        # Rate control budgets bitrate/framerate per frame: the frame rate a moving page is
-        # offered at (budget_fps), 60 until one moves; a quiet page spends less. (x264's
+        # Rate control budgets bitrate/framerate per frame. Chromium sends at most 60 frames a
+        # second, so a busy page gets the whole rate and a quiet one spends less. (x264's
         # timestamp-based rate control, force-cfr=0, holds every frame back by one.)
-        ctx.framerate = fractions.Fraction(round(self.fps), 1)
+        ctx.framerate = fractions.Fraction(ENCODER_FPS, 1)
         ctx.open()
         self._ctx, self._shape, self._built_at = ctx, shape, time.monotonic()
-        self._built_bps, self._built_fps = self.bitrate_bps, self.fps
+        self._built_bps = self.bitrate_bps
         self.rebuilds += 1
         log.debug("%s encoder opened for %dx%d %s", self.codec, width, height, pix_fmt)
 

@@ -37,7 +37,6 @@ from relay.video.encoding import (
     CodecName,
     Rung,
     VideoEncoder,
-    budget_fps,
     packet_qp,
 )
 from relay.video.frames import VIDEO_CLOCK_HZ, CapturedFrame, FrameHub
@@ -319,7 +318,6 @@ class EncodedStream:
                 size = self._picture_size(captured, repeat)
                 before = self.scaler.scale
                 scale = self.scaler.update(now, max(size))
-                self.encoder.fps = budget_fps(self.scaler.moving_fps(now), self.encoder.fps)
                 if scale != before:
                     log.debug(
                         "%s stream: picture scaled to %.3g (%.0f kbit/s), holding %.0f s",

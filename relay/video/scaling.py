@@ -26,7 +26,6 @@ from collections import deque
 SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
 MIN_SIDE_PX = 320  # no smaller than this on the longest side: below it nothing is legible
 WANTED_FPS = 24.0
-BUSY_FPS = 10.0  # a page offering at least this many new pictures a second is moving
 WINDOW_S = 1.0
 SETTLE_S = 1.5  # after a change, the new size needs this long before its figures count
 HOLD_S = 4.0
@@ -51,23 +50,10 @@ class PictureScaler:
         self._offered_at = -1e9
         self._changed_at: float | None = None  # the first update counts as a change
         self._up_at = -1e9
-        self._busy_since: float | None = None
 
     @property
     def scale(self) -> float:
         return SCALES[self.level]
-
-    def moving_fps(self, now: float) -> float | None:
-        """New pictures a second from the capture over the last window, once the page has
-        offered at least ``BUSY_FPS`` for a whole window (as of the last ``update``); None
-        for a quiet page, or one that just started moving (its rate is still climbing)."""
-        fps = len(self._offered) / WINDOW_S
-        if fps < BUSY_FPS:
-            self._busy_since = None
-            return None
-        if self._busy_since is None:
-            self._busy_since = now
-        return fps if now - self._busy_since >= WINDOW_S else None
 
     def offered(self, now: float, count: int = 1) -> None:
         """``count`` new pictures arrived from the capture."""

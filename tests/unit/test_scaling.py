@@ -182,15 +182,3 @@ def test_a_still_picture_is_read_at_full_size_at_once() -> None:
     assert scaler.scale == 1.0
     scaler.settled(now)  # nothing to do at full size
     assert scaler.scale == 1.0
-
-
-def test_the_rate_a_page_moves_at_is_known_after_a_whole_window_of_moving() -> None:
-    scaler = PictureScaler()
-    assert scaler.moving_fps(0.0) is None
-    now = drive(scaler, 0.0, 0.9, offered=30, encoded=30, held=False)
-    assert scaler.moving_fps(now) is None  # just started: its rate is still climbing
-    now = drive(scaler, now, 2.0, offered=30, encoded=30, held=False)
-    moving = scaler.moving_fps(now)
-    assert moving is not None and 25 <= moving <= 35
-    now = drive(scaler, now, 2.0, offered=4, encoded=4, held=False)  # a caret, typing
-    assert scaler.moving_fps(now) is None
