@@ -9,7 +9,9 @@ slow consumer drops stale frames and never builds a queue. A frame identical to 
 Chromium sends screencast frames at the page's size in CSS pixels, whatever its device scale
 factor (a 390x788 phone viewport at DPR 1.62 gives 390x788 frames); while a screenshot is
 taken it renders the page at device pixels, and the screencast sends those renderings too
-(630x1276): they are dropped (``StillPicture.shooting``).
+(630x1276, their metadata 631x1277): they are dropped (``StillPicture.shooting``). A frame of
+the page's own view during a screenshot is kept: at DPR 1 it is the unchanged page again
+(dropped as identical), or the page changing while the picture was taken.
 """
 
 from __future__ import annotations
@@ -234,15 +236,19 @@ class Screencast:
         self.stats.received += 1
         meta = params.get("metadata") or {}
         width, height = meta.get("deviceWidth"), meta.get("deviceHeight")
-        if self.still is not None and self.still.shooting:
-            self.stats.during_shot += 1
-            return  # the page as a screenshot renders it (still.StillPicture.shooting)
+        view = None
         if isinstance(width, int | float) and isinstance(height, int | float):
             view = (round(width), round(height))
-            if view != self.view and view[0] > 0 and view[1] > 0:
-                self.view = view
-                if self.on_view is not None:
-                    self.on_view(view)
+        if self.still is not None and self.still.shooting and view != self.view:
+            # The page as a screenshot renders it, at device pixels (StillPicture.shooting).
+            # A frame of the page's own view is the page changing meanwhile: it goes on, or
+            # the change (a click's) would be lost behind a picture taken just before it.
+            self.stats.during_shot += 1
+            return
+        if view is not None and view != self.view and view[0] > 0 and view[1] > 0:
+            self.view = view
+            if self.on_view is not None:
+                self.on_view(view)
         ts = meta.get("timestamp")
         now_mono, now_wall = time.monotonic(), time.time()
         captured_at = now_mono

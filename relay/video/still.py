@@ -274,7 +274,7 @@ class StillPicture:
         latest = self.hub.latest
         if latest is None or latest.sharp:
             return
-        self._last_taken = time.monotonic()
+        self._last_taken = started = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
             self.shooting = True
@@ -314,4 +314,6 @@ class StillPicture:
         self._retries = 0
         if self.running and self.hub.latest is latest:
             self.pictures += 1
-            self.hub.publish(frame, time.monotonic(), sharp=True)
+            # Dated when it was asked for: a frame of a change the page made meanwhile (sent
+            # after the screenshot, decoded after this) is newer, and the hub takes it.
+            self.hub.publish(frame, started, sharp=True)
