@@ -49,6 +49,7 @@ MAX_PATCHED = 0.25  # a change larger than this share of the picture is not patc
 AFTER_METRICS_S = 0.5
 MAX_RETRIES = 3
 RETRY_S = 0.3
+PATCH_TRIES = 3  # changes the page made while a picture was taken, patched into it
 DEVICE_SLACK_PX = 4  # a device-pixel screenshot this much larger is cut to the device size
 SHOT_QUALITY = 100
 SHOT_TIMEOUT_S = 3.0
@@ -310,10 +311,30 @@ class StillPicture:
             return
         except CDPClosed:
             return
-        # The page moved while the picture was taken: that picture may show either moment.
         self._retries = 0
-        if self.running and self.hub.latest is latest:
+        now = self.hub.latest
+        if not self.running or now is None:
+            return
+        if now is latest:
             self.pictures += 1
             # Dated when it was asked for: a frame of a change the page made meanwhile (sent
             # after the screenshot, decoded after this) is newer, and the hub takes it.
             self.hub.publish(frame, started, sharp=True)
+            return
+        # The page changed while the picture was taken (a key, a click): the picture may show
+        # either moment, so the changes go on top of it, as the screencast patches its frames
+        # into a sharp picture. A large change waits for the next picture; so does a page that
+        # keeps changing faster than a patch is made.
+        for _ in range(PATCH_TRIES):
+            if now is None or now.sharp or not self.running:
+                return
+            patched = await loop.run_in_executor(
+                self._executor, patch, frame, latest.frame, now.frame
+            )
+            if patched is None:
+                return
+            if self.hub.latest is now:
+                self.pictures += 1
+                self.hub.publish(patched, now.captured_at, sharp=True)
+                return
+            now = self.hub.latest
