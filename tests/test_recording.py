@@ -46,6 +46,11 @@ async def recording_relay(
     return await start_relay(recordings_dir=tmp_path / "recordings", codec=codec)
 
 
+SHOWN_FRAMES_JS = """async () => { let n = 0; (await window.liveRelay.pc.getStats()).forEach(
+  (r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesReceived || 0; });
+  return n; }"""
+
+
 async def test_a_recorded_session_plays_back_and_its_timeline_holds_no_typed_text(
     recording_relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
@@ -64,6 +69,8 @@ async def test_a_recorded_session_plays_back_and_its_timeline_holds_no_typed_tex
         async with http.get(base) as resp:  # while it runs: how far it got
             running = (await resp.json())["recording"]
         assert running["url"].endswith("/recording") and running["durationMs"] > 1000
+        # What the person was shown: the recording holds the same frames.
+        shown = await page.evaluate(SHOWN_FRAMES_JS)
         events = asyncio.ensure_future(_outcome(http, f"{base}/events"))
         await page.click("#done")
         outcome = await asyncio.wait_for(events, 10)
@@ -87,7 +94,9 @@ async def test_a_recorded_session_plays_back_and_its_timeline_holds_no_typed_tex
     with av.open(str(path)) as container:
         frames = [(f.width, f.height, float(f.time or 0)) for f in container.decode(video=0)]
     span_s = frames[-1][2] - frames[0][2]
-    assert len(frames) > 60, len(frames)
+    # The animation, not a few keyframes: every frame the viewer had been sent before Done
+    # (how many depends on the machine's speed: 36-54 in 4 s for VP8 on a slow 2-core one).
+    assert len(frames) >= shown > 20, (len(frames), shown)
     assert abs(span_s - recording["durationMs"] / 1000) < 0.2
     # The session as the relay lived it: from the viewer connecting to the outcome.
     at = {e["type"]: e["t"] for e in reversed(timeline["events"])}
