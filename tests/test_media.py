@@ -223,9 +223,9 @@ async def test_a_change_while_a_still_picture_is_taken_is_shown(
     # The screenshot shows the page before the change, and the screencast's frame of the
     # change arrives while the screenshot is still in flight. That frame used to be dropped
     # with the screenshot's own renderings, and the picture of the page before the change
-    # was shown until the page changed again (a click's result never seen: 1 click in 80
-    # in the click benchmark). At DPR 2 the screenshot's renderings are device pixels and are
-    # dropped; the change comes in the frame after it.
+    # was shown until the page changed again (a click's result never seen). At DPR 2 the
+    # screenshot's renderings are device pixels and are dropped; the change comes in the
+    # frame after it.
     seen_during: list[int] = []
 
     async def change() -> None:
