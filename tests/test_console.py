@@ -162,11 +162,18 @@ async def test_the_console_refuses_other_origins_and_missing_tokens(
             assert resp.status == 403
         async with http.post(take, headers={"X-CSRF-Token": csrf}) as resp:
             assert resp.status == 200, await resp.text()
+            taken = (await resp.json())["liveURL"]
+        # The page's picture, like the offer, is the operator's alone now.
+        async with http.get(f"{taken}/picture") as resp:
+            assert resp.status == 200 and resp.content_type == "image/jpeg"
     async with aiohttp.ClientSession() as http:  # no cookie at all
         async with http.get(f"{console.base}/console/api/requests") as resp:
             assert resp.status == 401
         async with http.post(take, headers={"X-CSRF-Token": csrf}) as resp:
             assert resp.status == 401
+        for link in (taken, live["liveURL"]):
+            async with http.get(f"{link}/picture") as resp:
+                assert resp.status == 404
 
 
 async def test_the_console_on_a_phone(

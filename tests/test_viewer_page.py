@@ -3,10 +3,17 @@ their language, and saying what happens (time, state) without colour or sight al
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import av
 import pytest
+from playwright.async_api import Page, Route
 
 from relay.http.app import MANAGER, RunningServer
-from relay.testing.pages import SourcePage, create_live
+from relay.testing.pages import SourcePage, create_live, eventually
 from relay.testing.viewer import ViewerBrowser, open_live, wait_playing
 
 from .conftest import StartRelay
@@ -124,3 +131,99 @@ async def test_the_move_to_the_hard_limit_is_explained(
     await page.wait_for_function(
         "() => document.getElementById('time-left').textContent.startsWith('29:')"
     )
+
+
+async def seen_at(page: Page, x: float, y: float) -> tuple[int, int, int]:
+    """The colour on the viewer's screen at (x, y), from a screenshot."""
+    png = await page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1})
+    (frame,) = av.CodecContext.create("png", "r").decode(av.Packet(png))
+    r, g, b = (int(v) for v in frame.to_ndarray(format="rgb24")[0, 0])
+    return r, g, b
+
+
+# When the video's poster (the page's picture) is painted: Element Timing, as a person's
+# browser reports it.
+PICTURE_PAINTED_JS = """
+window.picturePainted = null;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.identifier === "picture") window.picturePainted = entry.renderTime || entry.loadTime;
+  }
+}).observe({ type: "element", buffered: true });
+"""
+
+
+async def _shown_before_its_video(page: Page, load: Callable[[], Awaitable[Any]]) -> None:
+    """``load`` the viewer page with its offers held back: the page's picture is painted
+    under a small "Connecting" note; let the offer go, and the video replaces it. Holding the
+    offer keeps the test from hanging on which comes first."""
+    offers: list[Route] = []
+
+    async def hold(route: Route) -> None:
+        offers.append(route)
+
+    await page.route("**/whep", hold)
+    await load()
+    await page.wait_for_function("() => window.picturePainted")
+    assert await page.evaluate("document.getElementById('video').readyState") == 0
+    stage = await page.locator("#stage").bounding_box()
+    note = await page.locator("#overlay").bounding_box()
+    assert stage is not None and note is not None
+    pixel = await seen_at(page, stage["x"] + stage["width"] / 2, stage["y"] + 100)
+    assert pixel == pytest.approx((0, 160, 0), abs=12), pixel  # the page, not a dark veil
+    assert note["height"] < 60 and note["width"] < stage["width"] / 2
+    assert "Connecting" in await page.inner_text("#overlay")
+    await eventually(lambda: len(offers) == 1)
+    await offers[0].continue_()
+    await page.unroute("**/whep", hold)
+    await wait_playing(page)
+    # Gone with the first frame: a reconnection must not show it again, stale.
+    await page.wait_for_function("() => !document.getElementById('video').hasAttribute('poster')")
+
+
+async def test_the_page_is_shown_while_its_video_connects_and_after_a_reload(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """The viewer page asks for the page's picture as it is parsed (a reloaded tab: first
+    thing, with its credential) and shows it until the video has a frame."""
+    await source.set_colour("rgb(0, 160, 0)")
+    live = await create_live(relay, source)
+    page = await viewer.open_sized(800, 600)
+    await page.add_init_script(PICTURE_PAINTED_JS)
+    await _shown_before_its_video(page, lambda: page.goto(live["liveURL"]))
+    session = relay.app[MANAGER].sessions[live["id"]]
+    viewer_id = session.controller.viewer_id
+    await _shown_before_its_video(page, page.reload)
+    assert session.controller.viewer_id == viewer_id and not session.ended  # the same session
+
+
+async def test_the_picture_asks_what_the_offer_would(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    live = await create_live(relay, source)
+    token_url = live["liveURL"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{token_url}/picture") as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+            assert resp.content_type == "image/jpeg"
+            body = await resp.read()
+            assert body[:3] == b"\xff\xd8\xff"  # a JPEG, as the screencast sent it
+        async with http.get(f"{relay.base_url}/live/{'A' * 43}/picture") as resp:
+            assert resp.status == 404
+        page = await viewer.open(token_url)
+        await wait_playing(page)
+        async with http.get(f"{token_url}/picture") as resp:
+            assert resp.status == 404  # the link is spent: only its viewer's credential now
+        saved = json.loads(
+            await page.evaluate("sessionStorage.getItem('live-relay:viewer')") or "{}"
+        )
+        picture = f"{saved['resource']}/picture"
+        bearer = {"Authorization": f"Bearer {saved['credential']}"}
+        async with http.get(picture, headers=bearer) as resp:
+            assert resp.status == 200 and resp.content_type == "image/jpeg"
+        async with http.get(picture, headers={"Authorization": "Bearer nope"}) as resp:
+            assert resp.status == 404
+        await page.click("#done")
+        await page.wait_for_function("() => window.liveRelay.state === 'ended'")
+        async with http.get(picture, headers=bearer) as resp:
+            assert resp.status == 410 and (await resp.json())["reason"] == "done"

@@ -27,6 +27,7 @@ from relay.http import (
     console,
     observe,
     openapi,
+    picture,
     recordings,
     viewer,
 )
@@ -152,6 +153,8 @@ def create_app(settings: Settings, extra_static: dict[str, Path] | None = None) 
     app.router.add_post("/live/session/{viewer}/failed", owned("viewer", viewer.viewer_failed))
     app.router.add_get("/live/session/{viewer}/config", owned("viewer", viewer.reconnect_config))
     app.router.add_get("/live/{token}/config", owned("token", viewer.viewer_config))
+    app.router.add_get("/live/{token}/picture", owned("token", picture.link_picture))
+    app.router.add_get("/live/session/{viewer}/picture", owned("viewer", picture.viewer_picture))
     app.router.add_get("/live/", viewer.viewer_page)
     app.router.add_get("/live/{token}", warming(viewer.viewer_page))
     app.router.add_post("/live/{token}/whep", owned("token", viewer.whep_offer))

@@ -89,6 +89,17 @@ ENDED = _json(
         },
     },
 )
+PICTURE = {
+    "200": {
+        "description": "The page's newest frame as Chromium sent it, shown while the video "
+        "connects.",
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in ("image/jpeg", "image/png")
+        },
+    },
+    "204": {"description": "No frame yet (none came within 1.5 s)."},
+}
 ICE_CONFIG = _json(
     "STUN/TURN servers for the viewer's peer connection (TURN credentials minted for it).",
     _ref("IceConfig"),
@@ -214,6 +225,14 @@ PATHS: Json = {
             "responses": {"200": ICE_CONFIG, "404": _text("The link is not valid.")},
         }
     },
+    "/live/{token}/picture": {
+        "get": {
+            "summary": "The page's picture while the video connects (the link is not spent)",
+            "security": [],
+            "parameters": [TOKEN],
+            "responses": {**PICTURE, "404": _text("The link is not valid.")},
+        }
+    },
     "/live/session/{viewer}": {
         "delete": {
             "summary": "WHEP: hang up (the person's viewer ends the session, closed)",
@@ -263,6 +282,14 @@ PATHS: Json = {
             "security": CREDENTIAL,
             "parameters": [VIEWER],
             "responses": {"200": ICE_CONFIG, "404": NO_VIEWER, "410": GONE},
+        }
+    },
+    "/live/session/{viewer}/picture": {
+        "get": {
+            "summary": "The page's picture while a reconnection's video connects",
+            "security": CREDENTIAL,
+            "parameters": [VIEWER],
+            "responses": {**PICTURE, "404": NO_VIEWER, "410": GONE},
         }
     },
     "/live/session/{viewer}/done": _viewer_post("The person pressed Done"),

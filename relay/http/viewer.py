@@ -62,12 +62,16 @@ def parse_fail_reason(raw: bytes) -> str | None:
 
 
 async def viewer_page(request: web.Request) -> web.Response:
-    # The same page for any token: it tells nothing about the link until the viewer connects.
-    request.app[MANAGER].warm_up(request.match_info.get("token", ""))
+    # The same page for any token, its own in it as the address has it: it tells nothing
+    # about the link until the viewer connects.
+    token = request.match_info.get("token", "")
+    request.app[MANAGER].warm_up(token)
     page = request.app[VIEWER_PAGE]
     csp = page.csp(request.app[SETTINGS].frame_ancestors)
     return web.Response(
-        text=page.html, content_type="text/html", headers={"Content-Security-Policy": csp}
+        text=page.for_link(token),
+        content_type="text/html",
+        headers={"Content-Security-Policy": csp},
     )
 
 
@@ -117,10 +121,11 @@ def _ice_config(request: web.Request, who: str) -> web.Response:
 async def viewer_config(request: web.Request) -> web.Response:
     """The ICE servers for a link's first offer (TURN credentials of its own): only for a link
     that an offer could still spend, so the page itself never carries them."""
-    live_id = request.app[MANAGER].link_session(request.match_info["token"])
-    if live_id is None:
+    operator = request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
+    session = request.app[MANAGER].link_session(request.match_info["token"], operator)
+    if session is None:
         return web.Response(status=404, text=LINK_REFUSED)
-    return _ice_config(request, live_id)
+    return _ice_config(request, session.id)
 
 
 async def reconnect_config(request: web.Request) -> web.Response:
@@ -128,9 +133,9 @@ async def reconnect_config(request: web.Request) -> web.Response:
     expire, a session may outlive them."""
     viewer_id = request.match_info["viewer"]
     try:
-        request.app[MANAGER].viewer_session(viewer_id, _credential(request))
+        request.app[MANAGER].viewer_session(viewer_id, credential_of(request))
     except (ViewerRefused, SessionGone) as exc:
-        return _viewer_error(exc)
+        return viewer_error(exc)
     return _ice_config(request, viewer_id)
 
 
@@ -175,12 +180,12 @@ async def whep_offer(request: web.Request) -> web.Response:
     return _answer(request, viewer_id, answer, credential)
 
 
-def _credential(request: web.Request) -> str:
+def credential_of(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     return header[7:] if header.startswith("Bearer ") else ""
 
 
-def _viewer_error(exc: Exception) -> web.Response:
+def viewer_error(exc: Exception) -> web.Response:
     if isinstance(exc, SessionGone):
         return web.json_response({"ended": True, "reason": exc.reason}, status=410)
     return web.Response(status=404, text="no such viewer session\n")
@@ -191,10 +196,10 @@ async def whep_reconnect(request: web.Request) -> web.Response:
     viewer_id = request.match_info["viewer"]
     counted = metrics.WHEP_OFFERS.labels
     try:
-        answer = await request.app[MANAGER].reconnect(viewer_id, _credential(request), offer)
+        answer = await request.app[MANAGER].reconnect(viewer_id, credential_of(request), offer)
     except (ViewerRefused, SessionGone) as exc:
         counted("reconnect", "refused").inc()
-        return _viewer_error(exc)
+        return viewer_error(exc)
     except OfferError as exc:
         counted("reconnect", "bad_offer").inc()
         return web.Response(status=400, text=f"{exc}\n")
@@ -221,10 +226,10 @@ async def whep_patch(request: web.Request) -> web.Response:
     try:
         fragment = parse_trickle(raw.decode("utf-8", "replace"))
         await request.app[MANAGER].trickle(
-            request.match_info["viewer"], _credential(request), fragment
+            request.match_info["viewer"], credential_of(request), fragment
         )
     except (ViewerRefused, SessionGone) as exc:
-        return _viewer_error(exc)
+        return viewer_error(exc)
     except OfferError as exc:
         return web.Response(status=400, text=f"{exc}\n")
     return web.Response(status=204)
@@ -243,7 +248,7 @@ async def _viewer_ends(
             request.match_info["viewer"], credential
         )
     except (ViewerRefused, SessionGone) as exc:
-        return _viewer_error(exc)
+        return viewer_error(exc)
     if spectator is not None:
         if reason not in ("closed", "leaving"):
             return web.Response(status=403, text="a watcher cannot end the session\n")
@@ -257,7 +262,7 @@ async def _viewer_ends(
 
 
 async def whep_delete(request: web.Request) -> web.Response:
-    return await _viewer_ends(request, _credential(request), "closed")
+    return await _viewer_ends(request, credential_of(request), "closed")
 
 
 async def viewer_beacon(request: web.Request) -> web.Response:
@@ -268,7 +273,7 @@ async def viewer_beacon(request: web.Request) -> web.Response:
 
 
 async def viewer_done(request: web.Request) -> web.Response:
-    return await _viewer_ends(request, _credential(request), "done")
+    return await _viewer_ends(request, credential_of(request), "done")
 
 
 async def viewer_failed(request: web.Request) -> web.Response:
@@ -281,4 +286,4 @@ async def viewer_failed(request: web.Request) -> web.Response:
         reason = parse_fail_reason(raw)
     except OptionsError as exc:
         return error_from(exc)
-    return await _viewer_ends(request, _credential(request), "failed", reason)
+    return await _viewer_ends(request, credential_of(request), "failed", reason)

@@ -15,22 +15,32 @@ import json
 from dataclasses import dataclass
 
 from relay.config import Settings
+from relay.tokens import looks_like_token
 
 __all__ = ["ViewerPage", "build_viewer_page"]
 
 CONFIG_MARK = "{{CONFIG}}"
 EARLY_MARK = "{{EARLY_JS}}"
+PICTURE_MARK = "{{PICTURE}}"
 
 
 @dataclass(frozen=True)
 class ViewerPage:
-    html: str
+    html: str  # with PICTURE_MARK where a link's picture goes
     script_src: str  # the CSP source that allows the inline script: 'sha256-...'
+
+    def for_link(self, token: str) -> str:
+        """The page for a link: its video's poster is the page's picture (``picture``),
+        asked for as the page is parsed and shown until the video has a frame, without a
+        script. Anything but a token's shape gets no poster (a reloaded tab's address is
+        ``/live/``; ``early.js`` asks for its picture with the viewer's credential)."""
+        picture = f"{token}/picture" if looks_like_token(token) else ""
+        return self.html.replace(PICTURE_MARK, picture)
 
     def csp(self, frame_ancestors: str) -> str:
         return (
             f"default-src 'self'; script-src 'self' {self.script_src}; style-src 'self'; "
-            "img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; "
+            "img-src 'self' data: blob:; connect-src 'self'; media-src 'self' blob:; "
             f"base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}"
         )
 

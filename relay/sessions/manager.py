@@ -203,19 +203,23 @@ class LiveManager:
         if session is not None and not session.ended:
             session.page.warm_up()
 
-    def link_session(self, token: str) -> str | None:
-        """The session id of a link an offer could spend now (the person's or a watch link),
-        without spending it; None for any other token."""
+    def link_session(self, token: str, operator: str | None = None) -> LiveSession | None:
+        """The session of a link an offer from this viewer could spend now (the person's or
+        a watch link), without spending it; None for any other token. ``operator``: who is
+        signed in to the console in the viewer's browser (a link an operator took works for
+        them alone)."""
         if not tokens.looks_like_token(token):
             return None
         digest = tokens.token_hash(token)
         watched = self._by_watch_digest.get(digest)
         if watched is not None:
-            return None if watched.ended else watched.id
+            return None if watched.ended else watched
         session = self._by_digest.get(digest)
         if session is None or session.ended or not session.life.link_valid():
             return None
-        return session.id
+        if session.operator is not None and operator != session.operator:
+            return None
+        return session
 
     def watch_link(self, session: LiveSession) -> tuple[str, float]:
         """A one-time view-only link to a session: (URL, expiry). Raises ``WatchLimit``."""

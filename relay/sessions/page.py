@@ -19,6 +19,7 @@ from relay.errors import CDPClosed, CDPError
 from relay.sessions.options import LiveOptions
 from relay.video.capture import CaptureOptions, Screencast
 from relay.video.encoding import ladder
+from relay.video.frames import ImageFormat
 from relay.video.session_video import SessionVideo
 from relay.video.still import even_scale
 
@@ -81,6 +82,13 @@ class ShownPage:
         time its offer arrives (page load and ICE take a few hundred ms)."""
         if self._warm is None or self._warm.done():
             self._warm = self._spawn(self._hold_screencast(WARM_UP_S), "live-warm-up")
+
+    async def picture(self, timeout_s: float) -> tuple[bytes, ImageFormat] | None:
+        """The page's newest frame as Chromium sent it, for a viewer whose video is still
+        connecting (None if none came within ``timeout_s``). Starts the screencast like a
+        loading viewer page does: a reloaded viewer's request for it comes first."""
+        self.warm_up()
+        return await self.screencast.wait_picture(timeout_s)
 
     def end_warm_up(self) -> None:
         if self._warm is not None:

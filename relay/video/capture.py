@@ -107,7 +107,8 @@ class Screencast:
         self._decoding: asyncio.Task[None] | None = None
         self._first_frame: asyncio.Task[None] | None = None
         self._newest_ts = 0.0
-        self._last_data = ""
+        self._last_data = ""  # the newest frame as Chromium sent it (base64): the picture
+        self._pictured = asyncio.Event()  # set while it is current
         self._previous: av.VideoFrame | None = None  # the last screencast frame decoded
         self._patched_seq = -1  # the hub's frame that is a still picture with a change patched in
         # JPEG frames carry the quality's losses: a still page gets a sharp picture too.
@@ -131,6 +132,26 @@ class Screencast:
         """No more still pictures of this page (it is being given back to its script)."""
         if self.still is not None:
             self.still.stop()
+
+    def picture(self) -> tuple[bytes, ImageFormat] | None:
+        """The newest frame of the page's own view as Chromium sent it (a JPEG, or a PNG):
+        what a viewer shows while its video connects. None until the screencast has sent a
+        frame since it (re)started. Costs nothing to make (no decode, no encode)."""
+        if not self._pictured.is_set():
+            return None
+        try:
+            return base64.b64decode(self._last_data, validate=True), self.options.format
+        except (binascii.Error, ValueError):
+            return None  # not base64: the decoder reports it
+
+    async def wait_picture(self, timeout_s: float) -> tuple[bytes, ImageFormat] | None:
+        """``picture()``, waiting at most ``timeout_s`` for the first frame of a screencast
+        that has just started."""
+        if not self._pictured.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._pictured.wait()
+        return self.picture()
 
     @property
     def users(self) -> int:
@@ -201,6 +222,9 @@ class Screencast:
 
     async def _stop(self) -> None:
         self._running = False
+        # What Chromium sent last may be stale by the time the screencast runs again: no
+        # picture until it sends a frame (the same one again, likely, which is not decoded).
+        self._pictured.clear()
         if self.still is not None:
             self.still.stop()
         if self._first_frame is not None and self._first_frame is not asyncio.current_task():
@@ -260,6 +284,7 @@ class Screencast:
             age = now_wall - ts
             if 0 <= age <= MAX_CLOCK_SKEW_S:  # a skewed browser clock falls back to arrival
                 captured_at = now_mono - age
+        self._pictured.set()  # the picture is current
         if data == self._last_data:
             self.stats.unchanged += 1
             return  # the same picture again (a screenshot makes Chromium send one)

@@ -2,7 +2,8 @@
 // its hash): it makes the first connection while the rest of the page loads. It creates the
 // peer connection and its data channel, makes the offer, sends it (WHEP POST) and applies the
 // answer, so ICE, DTLS and the first keyframe overlap with loading the stylesheet and the
-// modules; the video plays as soon as its track arrives. viewer.js takes this first
+// modules; the video plays as soon as its track arrives, and until then the page's picture
+// is shown. viewer.js takes this first
 // connection over (its response, the messages its channel received meanwhile) and calls the
 // same start() for every reconnection.
 (() => {
@@ -69,6 +70,42 @@
     });
   }
 
+  // The page's picture (relay/http/picture.py) is the video's poster until the video has a
+  // frame: one request, where the video waits for the offer, the answer, ICE, DTLS and a
+  // keyframe, so the person starts reading at once. A link's page has it in its HTML, asked
+  // for as the page is parsed; a reloaded tab (its address no longer holds the link) asks
+  // here, with its credential.
+  function whenVideo(then) {
+    const video = document.getElementById("video");
+    if (video) then(video);
+    else {
+      document.addEventListener(
+        "DOMContentLoaded", () => then(document.getElementById("video")), { once: true },
+      );
+    }
+  }
+
+  function askPicture(request) {
+    fetch(request.url, { headers: request.headers, cache: "no-store" })
+      .then((response) => (response.status === 200 ? response.blob() : null))
+      .then((blob) => {
+        if (!blob) return;
+        whenVideo((video) => {
+          // HAVE_CURRENT_DATA: the video shows a frame already, newer than the picture.
+          if (video.readyState < 2) video.poster = URL.createObjectURL(blob);
+        });
+      })
+      .catch(() => {});
+  }
+
+  // Gone with the first frame: a reconnection's new track would show it again, stale.
+  whenVideo((video) => {
+    video.addEventListener("loadeddata", () => {
+      if (video.poster.startsWith("blob:")) URL.revokeObjectURL(video.poster);
+      video.removeAttribute("poster");
+    }, { once: true });
+  });
+
   // configRequest: where the STUN/TURN servers come from (null: none). whep: where to post
   // the offer ({url, headers}).
   function startOffer(configRequest, whep) {
@@ -110,6 +147,7 @@
     return {
       config: iceConfig ? { url: `${session.resource}/config`, headers } : null,
       whep: { url: `${session.resource}/whep`, headers },
+      picture: { url: `${session.resource}/picture`, headers },
     };
   }
 
@@ -132,6 +170,7 @@
   window.liveRelayOffer = { start: startOffer, requests, first: null };
   try {
     const first = firstRequests(config);
+    if (first && first.picture) askPicture(first.picture); // before the offer is made
     if (first) window.liveRelayOffer.first = startOffer(first.config, first.whep);
   } catch { /* no WebRTC here: viewer.js tries again and reports it */ }
 })();

@@ -11,6 +11,7 @@ import pytest
 
 from relay.config import load_settings
 from relay.http.viewer_page import build_viewer_page
+from relay.tokens import new_token
 
 
 def test_the_first_script_is_inlined_before_the_stylesheet_and_allowed_by_its_hash() -> None:
@@ -24,7 +25,16 @@ def test_the_first_script_is_inlined_before_the_stylesheet_and_allowed_by_its_ha
     # It runs before the stylesheet is even asked for, after the configuration it reads.
     html = page.html
     assert html.index("relay-config") < html.index(scripts[0]) < html.index("viewer.css")
-    assert "{{" not in html
+    assert "{{" not in page.for_link("x")
+
+
+def test_a_links_page_has_its_picture_as_the_videos_poster() -> None:
+    page = build_viewer_page(load_settings(env={}))
+    token = new_token()
+    assert f'<video id="video" poster="{token}/picture"' in page.for_link(token)
+    # Nothing else goes into the page: a reloaded tab's address, or anything not a token's shape.
+    for other in ("", "session", '"><script>alert(1)</script>', token + "x"):
+        assert '<video id="video" poster=""' in page.for_link(other)
 
 
 def test_a_script_that_would_end_its_element_is_refused(tmp_path: Path) -> None:
