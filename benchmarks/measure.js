@@ -113,5 +113,17 @@
     const video = document.querySelector("video");
     if (video) watchVideo(video);
   });
+  // live-relay's viewer shows the page's picture (its video's poster) until the video has a
+  // frame: when that is painted, as the browser reports it (Element Timing).
+  m.pictureMs = null;
+  if (PerformanceObserver.supportedEntryTypes.includes("element")) {
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (entry.identifier === "picture" && m.pictureMs === null) {
+          m.pictureMs = entry.renderTime || entry.loadTime;
+        }
+      }
+    }).observe({ type: "element", buffered: true });
+  }
   addEventListener("mousedown", () => m.clicks.push(performance.timeOrigin + performance.now()), true);
 })();

@@ -47,7 +47,8 @@ from relay.testing.viewer import png_luma
 from relay.testing.whep import WhepReceiver
 
 PIPELINES = ("live-relay", "naive", "jpeg-ws")
-PARTS = ("scenarios", "sharpness", "clicks", "viewers", "sessions", "slow", "watcher")
+PARTS = ("scenarios", "first", "sharpness", "clicks", "viewers", "sessions", "slow", "watcher")
+FIRST_FRAME_LINKS = 9
 SCENARIOS = {
     "animated 720p canvas": ("animated.html", None),
     "typing into a sign-in form": ("typing.html", None),
@@ -200,6 +201,38 @@ class Bench:
         finally:
             await context.close()
             await source.close()
+
+    # -- first frame -------------------------------------------------------------------------
+
+    async def first_frames(
+        self, pipeline: str, count: int = FIRST_FRAME_LINKS
+    ) -> list[tuple[float, float]]:
+        """``count`` links to a still text page, each opened in a fresh viewer (a new browser
+        context, as a person's new tab), one after another: (first picture, first video
+        frame) in ms from the viewer page's navigation. The first picture is live-relay's
+        poster (the page's picture, painted before its video) or a JPEG pipeline's first
+        frame."""
+        print(f"first frame: {pipeline}", flush=True)
+        source, target = await self.source_tab("text.html")
+        out = []
+        try:
+            for _ in range(count):
+                context = await self.viewer.new_context(viewport={"width": 1280, "height": 760})
+                try:
+                    viewer = await self.open_viewer(pipeline, target, context)
+                    first, picture = await viewer.evaluate(
+                        "[window.__m.firstMs, window.__m.pictureMs]"
+                    )
+                    out.append((first if picture is None else min(first, picture), first))
+                finally:
+                    await context.close()
+                if pipeline == "live-relay":  # one session on the page at a time
+                    async with aiohttp.ClientSession() as http:
+                        await http.delete(f"{self.relay}/api/live/{self.live_id}")
+                await asyncio.sleep(0.5)
+        finally:
+            await source.close()
+        return out
 
     # -- many viewers, many sessions ---------------------------------------------------------
 
@@ -456,6 +489,11 @@ async def run(args: argparse.Namespace) -> str:
                         results[name][pipeline] = await guarded(
                             bench.scenario(pipeline, page, device), f"{name}, {pipeline}", Figures()
                         )
+                first = {
+                    p: await guarded(bench.first_frames(p), f"first frame, {p}", [])
+                    for p in PIPELINES
+                    if "first" in args.only
+                }
                 sharp = await sharpness.run(bench, guarded) if "sharpness" in args.only else None
                 clicks = {
                     p: await guarded(bench.clicks(p), f"clicks, {p}", [])
@@ -520,6 +558,26 @@ async def run(args: argparse.Namespace) -> str:
             "\nFirst frame is from the viewer page's navigation start; for live-relay, from the "
             "page starting to connect (`relay-connect` mark): "
             f"{', '.join(f'{v:.0f}' for v in live_ff)} ms."
+        )
+    if first:
+        out.append(
+            "\n"
+            + table(
+                [
+                    f"first frame, {FIRST_FRAME_LINKS} links (default Chromium, mDNS on)",
+                    "first picture ms p50 / p95",
+                    "first video frame ms p50 / p95",
+                ],
+                [
+                    [p, fmt_ms([a for a, _ in v]), fmt_ms([b for _, b in v]) if v else "-"]
+                    for p, v in first.items()
+                ],
+            )
+        )
+        out.append(
+            "\nFrom the viewer page's navigation start. live-relay's first picture is the "
+            "page's picture, the video's poster until its first frame (Element Timing); a JPEG "
+            "pipeline's first picture is its first frame."
         )
     if sharp:
         out.append("\n" + sharpness.report(*sharp))
