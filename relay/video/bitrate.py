@@ -3,20 +3,21 @@
 Chrome's REMB is a delay-based estimate that never goes far above what it receives (about
 1.5 times the incoming rate). A screen is quiet most of the time, so following REMB as it is
 would starve the first seconds of every burst of motion. The estimate is therefore read as a
-congestion signal only when it is below what the encoder actually sent *and* has just fallen:
-Chrome cuts its estimate (to about 0.85 times what arrives) when it sees queues grow, while
-after a quiet spell it only climbs. (Measured before this rule: a still page's estimate of about
-100 kbit/s, met by the burst of the page's next change, dropped the target to the floor, and
-every later change waited on it.) Otherwise an estimate may only raise the rate towards the
-cap. With several viewers the lowest estimate counts: they all share one encoding, unless one
-viewer is congested alone (its estimate fell to under ``SLOW_RATIO`` of another's): that one
-gets an encoding of its own (``session_video.SessionVideo``), so a watcher on a phone line does not
-blur the controller's picture, and comes back once its estimate has held near the shared
-rate for ``PROMOTE_AFTER_S`` (``Promotion``). A stream
-starts at half the cap, so its first seconds do not flood a slow link before any estimate has
-come back (measured behind 1 Mbit/s with the 2.5 Mbit/s cap: the encoder started at the cap
-lost enough of its first second that Chrome NACKed hundreds of packets; started at half, none).
-Chrome's estimate then climbs about 8% a second on a fast link.
+congestion signal only when it is below what the encoder actually sent *and* has fallen below
+the viewer's highest of the last two seconds: Chrome cuts its estimate (to about 0.85 times
+what arrives) when it sees queues grow, while after a quiet spell it only climbs. (Measured
+before this rule: a still page's estimate of about 100 kbit/s, met by the burst of the page's
+next change, dropped the target to the floor, and every later change waited on it.)
+Otherwise an estimate may only raise the rate towards the cap. With several viewers the lowest
+estimate counts: they all share one encoding, unless one viewer is congested alone (its
+estimate fell to under ``SLOW_RATIO`` of another's): that one gets an encoding of its own
+(``session_video.SessionVideo``), so a watcher on a phone line does not blur the controller's
+picture, and comes back once its estimate has held near the shared rate for
+``PROMOTE_AFTER_S`` (``Promotion``). A stream starts at half the cap, so its first seconds
+do not flood a slow link before any estimate has come back (measured behind 1 Mbit/s with the
+2.5 Mbit/s cap: the encoder started at the cap lost enough of its first second that Chrome
+NACKed hundreds of packets; started at half, none). Chrome's estimate then climbs about 8% a
+second on a fast link.
 
 What was sent also makes a debt that drains at the target rate: new frames wait while it is
 more than a tenth of a second's worth (the frame dropper in ``fanout``), so a slow link gets
@@ -29,7 +30,8 @@ import math
 from collections import OrderedDict, deque
 
 CONGESTED_RATIO = 0.95  # an estimate this far below the sent rate...
-FALLEN_RATIO = 0.95  # ...and this far below the viewer's previous one means the path is full
+FALLEN_RATIO = 0.95  # ...and this far below the viewer's highest one in the last
+FALLEN_WINDOW_S = 2.0  # ...this many seconds means the path is full
 WINDOW_S = 1.0
 SLOW_RATIO = 0.5  # congested, and under half another viewer's estimate: an encoding of its own
 PROMOTE_RATIO = 0.8  # a viewer on its own encoding whose estimate holds at this share of the
@@ -44,6 +46,7 @@ class BitrateController:
         self.target_bps = self.start_bps = max(self.floor_bps, min(cap_bps, start))
         self._sent: deque[tuple[float, int]] = deque()
         self._estimates: dict[object, int] = {}
+        self._recent: dict[object, deque[tuple[float, int]]] = {}  # estimates, FALLEN_WINDOW_S
         self._debt, self._debt_at = 0.0, 0.0
 
     def sent(self, nbytes: int, now: float) -> None:
@@ -67,12 +70,26 @@ class BitrateController:
         while self._sent and self._sent[0][0] < now - WINDOW_S:
             self._sent.popleft()
 
+    def _fallen(self, viewer: object, bps: int, now: float) -> bool:
+        """Whether this estimate fell below the viewer's recent ones. Against the highest of
+        the last ``FALLEN_WINDOW_S``, not only the one before: Chrome's estimate of a path
+        that was near full from the start can slide down a few percent at a time (seen
+        behind 400 kbit/s: 391, then 374 kbit/s), and compared step by step it never falls
+        (in one benchmark run a watcher behind 400 kbit/s was never moved to an encoding of
+        its own and got 0.6 fps; this is the likely cause, the estimates were not logged)."""
+        recent = self._recent.get(viewer)
+        while recent and recent[0][0] < now - FALLEN_WINDOW_S:
+            recent.popleft()
+        if not recent:
+            return False  # a first estimate, or none for a while: nothing to fall from
+        return bps < FALLEN_RATIO * max(b for _, b in recent)
+
     def estimate(self, viewer: object, bps: int, now: float) -> int:
         """A viewer's receiver estimate arrived; returns the new target."""
-        previous = self._estimates.get(viewer)
+        fallen = self._fallen(viewer, bps, now)
         self._estimates[viewer] = bps
+        self._recent.setdefault(viewer, deque()).append((now, bps))
         lowest = min(self._estimates.values())
-        fallen = previous is not None and bps < FALLEN_RATIO * previous
         if fallen and lowest < CONGESTED_RATIO * self.sent_bps(now):
             self.target_bps = max(self.floor_bps, min(self.cap_bps, lowest))
         elif lowest > self.target_bps:
@@ -82,9 +99,7 @@ class BitrateController:
     def congested_alone(self, viewer: object, bps: int, now: float) -> bool:
         """Whether this estimate would lower the rate for everyone (the path to this viewer is
         full) while another viewer's path carries at least twice as much."""
-        previous = self._estimates.get(viewer)
-        fallen = previous is not None and bps < FALLEN_RATIO * previous
-        if not fallen or bps >= CONGESTED_RATIO * self.sent_bps(now):
+        if not self._fallen(viewer, bps, now) or bps >= CONGESTED_RATIO * self.sent_bps(now):
             return False
         others = [v for k, v in self._estimates.items() if k is not viewer]
         return bool(others) and bps < SLOW_RATIO * max(others)
@@ -92,6 +107,7 @@ class BitrateController:
     def forget(self, viewer: object) -> None:
         """A viewer left: its estimate no longer holds the others back."""
         self._estimates.pop(viewer, None)
+        self._recent.pop(viewer, None)
         if not self._estimates:
             self.target_bps = self.start_bps
 

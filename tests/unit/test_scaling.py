@@ -182,3 +182,24 @@ def test_a_still_picture_is_read_at_full_size_at_once() -> None:
     assert scaler.scale == 1.0
     scaler.settled(now)  # nothing to do at full size
     assert scaler.scale == 1.0
+
+
+def test_an_estimate_sliding_down_a_few_percent_at_a_time_has_fallen() -> None:
+    """Behind 400 kbit/s, Chrome's estimate of a path full from the start went 391, then 374
+    kbit/s (4% down). Sliding on a few percent at a time, no step is 5% below the one before,
+    but the path is full: against the highest of the last two seconds it has fallen. An
+    estimate older than that is not held against it."""
+    rate = BitrateController(cap_bps=2_500_000, floor_bps=150_000)
+    fast, slow = object(), object()
+    rate.sent(100_000, 0.5)  # 800 kbit/s in the last second
+    rate.estimate(fast, 1_300_000, 0.5)
+    rate.estimate(slow, 391_000, 0.5)
+    assert not rate.congested_alone(slow, 374_000, 0.7)  # 4% down: not yet
+    rate.estimate(slow, 374_000, 0.7)
+    assert rate.congested_alone(slow, 362_000, 0.9)  # 7% below 391 within two seconds
+    later = BitrateController(cap_bps=2_500_000, floor_bps=150_000)
+    later.estimate(fast, 1_300_000, 0.0)
+    later.estimate(slow, 391_000, 0.0)
+    later.sent(100_000, 2.5)
+    later.estimate(fast, 1_300_000, 2.5)
+    assert not later.congested_alone(slow, 362_000, 2.6)  # 391 was 2.6 s ago
