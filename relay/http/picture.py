@@ -1,11 +1,12 @@
 """The page's picture while the viewer's video connects.
 
 A WebRTC connection takes a few hundred milliseconds before its first frame (the offer, the
-answer, ICE, DTLS, the first keyframe); a picture of the page takes one request. The viewer
-page asks for it first and shows it until the video has a frame (``early.js``), so the
-person starts reading at once. It is the newest screencast frame exactly as Chromium sent it:
-nothing is decoded or encoded for it. The same link or credential that may connect may ask;
-asking spends nothing.
+answer, ICE, DTLS, the first keyframe); a picture of the page takes one request. It is the
+video's poster until the video has a frame, so the person starts reading at once: a link's
+page has it in its HTML (``viewer_page``), asked for as the page is parsed; a reloaded tab
+asks first thing, with its credential (``early.js``). It is the newest screencast frame
+exactly as Chromium sent it: nothing is decoded or encoded for it. The same link or
+credential that may connect may ask; asking spends nothing.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 // its hash): it makes the first connection while the rest of the page loads. It creates the
 // peer connection and its data channel, makes the offer, sends it (WHEP POST) and applies the
 // answer, so ICE, DTLS and the first keyframe overlap with loading the stylesheet and the
-// modules; the video plays as soon as its track arrives, and until then the page's picture
-// is shown. viewer.js takes this first
-// connection over (its response, the messages its channel received meanwhile) and calls the
-// same start() for every reconnection.
+// modules; the video plays as soon as its track arrives, and until then the page's picture is
+// shown. viewer.js takes this first connection over (its response, the messages its channel
+// received meanwhile) and calls the same start() for every reconnection.
 (() => {
   // The relay takes no trickled candidates. With no STUN or TURN server the offer need not
   // wait for any: the viewer's checks reach the relay's own candidates (in the answer), and
