@@ -256,7 +256,8 @@ async def test_a_change_while_a_still_picture_is_taken_is_shown(
         await cast.close()
 
 
-def _centre_rgb(picture: tuple[bytes, str] | None) -> tuple[int, int, int]:
+def _picture_rgb(picture: tuple[bytes, str] | None) -> tuple[int, int, int]:
+    """The colour at the centre of a ``Screencast.picture()`` (``_centre_rgb``: of a frame)."""
     assert picture is not None and picture[1] == "jpeg"
     rgb = FrameDecoder(turbo=False).decode(picture[0]).to_ndarray(format="rgb24")
     r, g, b = (int(v) for v in rgb[rgb.shape[0] // 2, rgb.shape[1] // 2])
@@ -270,11 +271,11 @@ async def test_the_pages_picture_is_never_older_than_its_screencast(source: Sour
     try:
         await source.set_colour("rgb(0, 160, 0)")
         await screencast.acquire()
-        assert _centre_rgb(await screencast.wait_picture(5)) == pytest.approx((0, 160, 0), abs=8)
+        assert _picture_rgb(await screencast.wait_picture(5)) == pytest.approx((0, 160, 0), abs=8)
         await screencast.release()
         assert screencast.picture() is None  # stopped: what it had may be stale
         await source.set_colour("rgb(0, 0, 200)")
         await screencast.acquire()
-        assert _centre_rgb(await screencast.wait_picture(5)) == pytest.approx((0, 0, 200), abs=8)
+        assert _picture_rgb(await screencast.wait_picture(5)) == pytest.approx((0, 0, 200), abs=8)
     finally:
         await screencast.close()
