@@ -197,7 +197,7 @@ async def test_the_page_is_shown_while_its_video_connects_and_after_a_reload(
     assert session.controller.viewer_id == viewer_id and not session.ended  # the same session
 
 
-async def test_the_picture_asks_what_the_offer_would(
+async def test_the_picture_is_for_whoever_may_connect(
     relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     live = await create_live(relay, source)
