@@ -208,12 +208,17 @@ class _ChangeDuringShot:
         return result
 
 
+def _frame_rgb(frame: av.VideoFrame) -> tuple[int, int, int]:
+    """The colour at a frame's centre."""
+    rgb = frame.to_ndarray(format="rgb24")
+    r, g, b = rgb[rgb.shape[0] // 2, rgb.shape[1] // 2]
+    return int(r), int(g), int(b)
+
+
 def _centre_rgb(cast: Screencast) -> tuple[int, int, int]:
     latest = cast.hub.latest
     assert latest is not None
-    rgb = latest.frame.to_ndarray(format="rgb24")
-    r, g, b = rgb[rgb.shape[0] // 2, rgb.shape[1] // 2]
-    return int(r), int(g), int(b)
+    return _frame_rgb(latest.frame)
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0])
@@ -259,9 +264,7 @@ async def test_a_change_while_a_still_picture_is_taken_is_shown(
 def _picture_rgb(picture: tuple[bytes, str] | None) -> tuple[int, int, int]:
     """The colour at the centre of a ``Screencast.picture()`` (``_centre_rgb``: of a frame)."""
     assert picture is not None and picture[1] == "jpeg"
-    rgb = FrameDecoder(turbo=False).decode(picture[0]).to_ndarray(format="rgb24")
-    r, g, b = (int(v) for v in rgb[rgb.shape[0] // 2, rgb.shape[1] // 2])
-    return r, g, b
+    return _frame_rgb(FrameDecoder(turbo=False).decode(picture[0]))
 
 
 async def test_the_pages_picture_is_never_older_than_its_screencast(source: SourcePage) -> None:

@@ -14,9 +14,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.errors import SessionGone, ViewerRefused
-from relay.http.keys import MANAGER, OPERATORS
-from relay.http.viewer import LINK_REFUSED, credential_of, viewer_error
-from relay.sessions.operators import COOKIE_NAME
+from relay.http.keys import MANAGER
+from relay.http.viewer import LINK_REFUSED, credential_of, operator_of, viewer_error
 from relay.sessions.session import LiveSession
 
 __all__ = ["link_picture", "viewer_picture"]
@@ -41,8 +40,7 @@ async def _picture(session: LiveSession) -> web.Response:
 
 async def link_picture(request: web.Request) -> web.Response:
     """The picture for a link's viewer (a link an offer could still spend)."""
-    operator = request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
-    session = request.app[MANAGER].link_session(request.match_info["token"], operator)
+    session = request.app[MANAGER].link_session(request.match_info["token"], operator_of(request))
     if session is None:
         return web.Response(status=404, text=LINK_REFUSED)
     return await _picture(session)

@@ -121,8 +121,7 @@ def _ice_config(request: web.Request, who: str) -> web.Response:
 async def viewer_config(request: web.Request) -> web.Response:
     """The ICE servers for a link's first offer (TURN credentials of its own): only for a link
     that an offer could still spend, so the page itself never carries them."""
-    operator = request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
-    session = request.app[MANAGER].link_session(request.match_info["token"], operator)
+    session = request.app[MANAGER].link_session(request.match_info["token"], operator_of(request))
     if session is None:
         return web.Response(status=404, text=LINK_REFUSED)
     return _ice_config(request, session.id)
@@ -162,9 +161,8 @@ async def whep_offer(request: web.Request) -> web.Response:
     offer = await _read_offer(request)
     counted = metrics.WHEP_OFFERS.labels
     try:
-        operator = request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
         _session, viewer_id, credential, answer = await request.app[MANAGER].redeem(
-            request.match_info["token"], offer, operator
+            request.match_info["token"], offer, operator_of(request)
         )
     except (LinkRefused, SessionGone):
         counted("first", "refused").inc()
@@ -178,6 +176,12 @@ async def whep_offer(request: web.Request) -> web.Response:
     counted("first", "answered").inc()
     _log_ice_errors(request, viewer_id)
     return _answer(request, viewer_id, answer, credential)
+
+
+def operator_of(request: web.Request) -> str | None:
+    """Who is signed in to the console in the viewer's browser (a link an operator took works
+    for them alone)."""
+    return request.app[OPERATORS].check(request.cookies.get(COOKIE_NAME))
 
 
 def credential_of(request: web.Request) -> str:
