@@ -36,6 +36,18 @@
       .then((body) => body.iceServers || [], () => []);
   }
 
+  // then(video) now if the page's <video> is parsed, else once the body is.
+  function whenVideo(then) {
+    const video = document.getElementById("video");
+    if (video) then(video);
+    else {
+      document.addEventListener("DOMContentLoaded", () => {
+        const parsed = document.getElementById("video");
+        if (parsed) then(parsed);
+      }, { once: true });
+    }
+  }
+
   // A live screen, not a film: each frame is shown as soon as it is decoded, no smoothing.
   // The track goes to the page's <video> when it arrives (the body is parsed by then; if not
   // yet, once it is), so the first frame does not wait for viewer.js.
@@ -43,14 +55,10 @@
     const receiver = event.receiver;
     if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
     else if ("playoutDelayHint" in receiver) receiver.playoutDelayHint = 0;
-    const play = () => {
-      const video = document.getElementById("video");
-      if (!video) return;
+    whenVideo((video) => {
       video.srcObject = new MediaStream([event.track]);
       video.play().catch(() => {});
-    };
-    if (document.getElementById("video")) play();
-    else document.addEventListener("DOMContentLoaded", play, { once: true });
+    });
   }
 
   // The offer as WHEP says: POST it, and a 201 carries the answer, applied here. What the
@@ -74,16 +82,6 @@
   // keyframe, so the person starts reading at once. A link's page has it in its HTML, asked
   // for as the page is parsed; a reloaded tab (its address no longer holds the link) asks
   // here, with its credential.
-  function whenVideo(then) {
-    const video = document.getElementById("video");
-    if (video) then(video);
-    else {
-      document.addEventListener(
-        "DOMContentLoaded", () => then(document.getElementById("video")), { once: true },
-      );
-    }
-  }
-
   function askPicture(request) {
     fetch(request.url, { headers: request.headers, cache: "no-store" })
       .then((response) => (response.status === 200 ? response.blob() : null))
