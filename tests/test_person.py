@@ -185,13 +185,49 @@ async def test_the_page_follows_the_persons_preferences_and_gets_its_own_back(
     if follow:
         await eventually(lambda: _is(source.evaluate(PREFS_JS), persons))
     else:
-        # The second pong answers a ping sent after the preferences: they were read by then.
-        await page.wait_for_function("() => window.liveRelay.pongs >= 2")
+        # The second pong after the preferences went answers a ping sent after them (one ping
+        # is in flight at a time, on an ordered channel): they were read by then.
+        await page.wait_for_function("() => window.liveRelay.preferencesSent > 0")
+        pongs = await page.evaluate("window.liveRelay.pongs")
+        await page.wait_for_function(f"() => window.liveRelay.pongs >= {pongs + 2}")
         assert session.assist.preferences.wanted is None
         assert await source.evaluate(PREFS_JS) == before
     await page.click("#done")
     await session.wait_ended()
     assert await source.evaluate(PREFS_JS) == before  # the page is the script's again
+
+
+# When the page first asks Intl for a date format (what reading the time zone does), and when
+# its video first shows a frame.
+FIRST_INTL_JS = """(() => {
+  const make = Intl.DateTimeFormat;
+  Intl.DateTimeFormat = function (...args) {
+    if (window.firstIntlAt === undefined) window.firstIntlAt = performance.now();
+    return make.apply(this, args);
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    document.getElementById("video").requestVideoFrameCallback((now) => {
+      window.firstFrameAt = now;
+    });
+  });
+})()"""
+
+
+async def test_the_persons_preferences_are_read_after_the_first_frame_is_shown(
+    relay: RunningServer, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """Reading the time zone starts the page's ICU: tens of ms of its main thread, which the
+    first frame used to wait for when the channel opened just before it."""
+    live = await create_live(relay, source)
+    page = await viewer.open_context(timezone_id="Europe/Berlin")
+    await page.add_init_script(FIRST_INTL_JS)
+    await page.goto(live["liveURL"])
+    await page.wait_for_function("() => window.liveRelay.preferencesSent > 0")
+    first_frame, first_intl = await page.evaluate("[window.firstFrameAt, window.firstIntlAt]")
+    assert first_frame is not None and first_intl is not None
+    assert first_intl >= first_frame
+    zone_js = "Intl.DateTimeFormat().resolvedOptions().timeZone"
+    await eventually(lambda: _is(source.evaluate(zone_js), "Europe/Berlin"))
 
 
 async def _is(value: Any, expected: Any) -> bool:

@@ -17,6 +17,7 @@ document.documentElement.lang = lang;
 translatePage(document, t);
 
 const HEARTBEAT_MS = 1000;
+const PREFERENCES_WAIT_MS = 2000;
 // No answer to our pings for this long means the path is dead, well before ICE says so
 // (Chrome takes about 30 s to declare a silent connection failed).
 const PONG_TIMEOUT_MS = 3000;
@@ -46,6 +47,7 @@ function tellParent(type, detail = {}) {
 const viewer = {
   state: "connecting", reason: null, pc: null, channel: null, endsAt: null, view: null,
   interactable: true, reconnects: 0, rttMs: null, nav: null, pongs: 0, field: null,
+  preferencesSent: 0,
 };
 window.liveRelay = viewer; // read-only view for the host page and tests: no secrets in it
 
@@ -149,13 +151,32 @@ function sendSize(now = false) {
 
 // The page follows the person's colour scheme, language and time zone (unless the session was
 // made with viewerPreferences: false); the relay gives the page its own back at the end.
+// They go once the video has shown its next frame (or after PREFERENCES_WAIT_MS without one):
+// the page's first Intl call starts ICU, which took the main thread 25-120 ms (2 cores,
+// measured as the channel opened), and the first frame, due at the same moment, waited for
+// it. (A decoded frame, readyState 2, may still be waiting for its paint: not enough.)
 function sendPreferences() {
+  const channel = viewer.channel;
+  let timer = null;
+  const go = () => {
+    if (timer === null) return; // sent already
+    clearTimeout(timer);
+    timer = null;
+    if (channel === viewer.channel) setTimeout(tellPreferences, 0); // after this frame's paint
+  };
+  timer = setTimeout(go, PREFERENCES_WAIT_MS);
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(go);
+  else go();
+}
+
+function tellPreferences() {
   send({
     t: "pref",
     cs: matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light",
     lang: navigator.language || "",
     tz: Intl.DateTimeFormat().resolvedOptions().timeZone || "",
   });
+  viewer.preferencesSent++;
 }
 
 function setInteractable(on) {
