@@ -31,6 +31,54 @@ from .test_events import read_sse
 pytestmark = pytest.mark.timeout(90)
 
 
+# Four saturated colours, a quarter of the page each.
+QUARTERS = [(229, 57, 53), (67, 160, 71), (30, 136, 229), (253, 216, 53)]
+QUARTERS_PAGE = (
+    "document.body.innerHTML = '<div style=\"position:fixed;inset:0;display:grid;"
+    'grid-template:1fr 1fr/1fr 1fr">'
+    + "".join(f'<div style="background:rgb{c}"></div>' for c in QUARTERS)
+    + "</div>'"
+)
+# The colours at the centres of the video's quarters, once they are all within ``tolerance``
+# of ``want`` (or the last ones seen, after ``timeoutMs``).
+QUARTER_COLOURS_JS = """([want, tolerance, timeoutMs]) => new Promise((resolve) => {
+  const video = document.getElementById('video');
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const start = performance.now();
+  const check = () => {
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    ctx.drawImage(video, 0, 0);
+    const seen = [[1, 1], [3, 1], [1, 3], [3, 3]].map(([x, y]) => Array.from(
+      ctx.getImageData(x * canvas.width / 4, y * canvas.height / 4, 1, 1).data.slice(0, 3)));
+    const close = seen.every((c, i) => c.every((v, j) => Math.abs(v - want[i][j]) <= tolerance));
+    if (close || performance.now() - start > timeoutMs) resolve(seen);
+    else video.requestVideoFrameCallback(check);
+  };
+  video.requestVideoFrameCallback(check);
+})"""
+
+
+@pytest.mark.parametrize("codec", ["auto", "vp8"])
+async def test_saturated_colours_look_as_they_do_on_the_page(
+    codec: str, start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
+) -> None:
+    """The screencast's pictures are BT.601 YCbCr (JFIF). An H.264 stream that does not say
+    so is read by Chrome as BT.709 once it is 720 lines or taller: green came out 20-40 levels
+    off, red and blue shifted too."""
+    relay = await start_relay(codec=codec)
+    await source.evaluate(QUARTERS_PAGE)
+    live = await create_live(relay, source)
+    page = await viewer.open_sized(1280, 860)  # a picture over 720 lines
+    await page.goto(live["liveURL"])
+    await wait_playing(page)
+    if codec == "auto":  # H.264, where Chrome's guess depends on the picture's height
+        await page.wait_for_function("() => document.getElementById('video').videoHeight >= 720")
+    seen = await page.evaluate(QUARTER_COLOURS_JS, [QUARTERS, 8, 10_000])
+    for want, got in zip(QUARTERS, seen, strict=True):
+        assert got == pytest.approx(list(want), abs=8), f"{want} shown as {got}"
+
+
 @pytest.mark.parametrize("codec", ["auto", "vp8"])
 async def test_viewer_decodes_frames_and_sees_a_colour_change(
     codec: str, start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser

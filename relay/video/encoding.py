@@ -45,6 +45,10 @@ FF_QP2LAMBDA = 118  # FFmpeg's scale of the quality it reports
 REBUILD_INTERVAL_S = 2.0
 REBUILD_RATIO = 1.4
 VBV_S = 0.3
+# FFmpeg's colour enums (libavutil/pixfmt.h): the BT.601 matrix, sRGB's primaries and curve.
+AVCOL_SPC_SMPTE170M = 6
+AVCOL_PRI_BT709 = 1
+AVCOL_TRC_IEC61966_2_1 = 13
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,13 @@ class VideoEncoder:
             ctx.gop_size = 1_000_000  # kf_max_dist: keyframes on request
             ctx.qmin, ctx.qmax = 4, 56
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+        if self.codec == "H264":
+            # What the pictures are, in the VUI: screencast JPEGs are JFIF, BT.601 YCbCr of sRGB
+            # (and PNGs are converted with BT.601 too). Untold, Chrome guesses BT.709 for a
+            # picture 720 lines or taller, and every saturated colour came out shifted.
+            ctx.colorspace = AVCOL_SPC_SMPTE170M
+            ctx.color_primaries = AVCOL_PRI_BT709
+            ctx.color_trc = AVCOL_TRC_IEC61966_2_1
         ctx.thread_count = 1  # slice threads cost ~0.35 ms of CPU a frame and saved no latency
         ctx.bit_rate = self.bitrate_bps
         ctx.time_base = VIDEO_TIME_BASE
