@@ -98,7 +98,13 @@
     if (wallMs >= m.sampleFrom && m.samples.length < m.maxSamples &&
         wallMs - m.lastSample >= m.sampleGapMs) {
       m.lastSample = wallMs;
-      m.samples.push({ k, w, h, y: lumaBase64(src, w, h) });
+      // The state is read again off the very picture whose luma is kept: a <video> can move to
+      // its next frame between two draws of it, and a sample would then be scored against
+      // the state before.
+      const y = lumaBase64(src, w, h);
+      const drawn = readState(full, w);
+      if (drawn !== k) m.resampled = (m.resampled || 0) + 1;
+      if (drawn !== null) m.samples.push({ k: drawn, w, h, y });
     }
   };
 
