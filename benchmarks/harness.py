@@ -118,9 +118,17 @@ def latencies(seen: dict[str, float], changes: list[float | None], since: float)
 def psnr(sample: dict[str, Any], reference: np.ndarray) -> float:
     w, h = sample["w"], sample["h"]
     seen = np.frombuffer(base64.b64decode(sample["y"]), np.uint8).reshape(h, w).astype(np.float32)
-    if reference.shape != seen.shape:  # scale the reference to what the viewer decoded
-        frame = av.VideoFrame.from_ndarray(reference.astype(np.uint8), format="gray")
-        reference = frame.reformat(width=w, height=h, interpolation="AREA").to_ndarray()
+    if reference.shape != seen.shape:
+        # Compared at the reference's size: a picture the relay scaled down is stretched back,
+        # as the viewer shows it (what the smaller size lost counts); a finer one (a phone's
+        # device pixels against a screenshot in CSS pixels) is brought down to it.
+        height, width = reference.shape
+        finer = w * h > width * height
+        frame = av.VideoFrame.from_ndarray(seen.astype(np.uint8), format="gray")
+        seen = frame.reformat(
+            width=width, height=height, interpolation="AREA" if finer else "BILINEAR"
+        ).to_ndarray()
+        seen = seen.astype(np.float32)
     mse = float(np.mean((seen - reference.astype(np.float32)) ** 2))
     return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
