@@ -64,8 +64,8 @@ async def test_saturated_colours_look_as_they_do_on_the_page(
     codec: str, start_relay: StartRelay, source: SourcePage, viewer: ViewerBrowser
 ) -> None:
     """The screencast's pictures are BT.601 YCbCr (JFIF). An H.264 stream that does not say
-    so is read by Chrome as BT.709 once it is 720 lines or taller: green came out 20-40 levels
-    off, red and blue shifted too."""
+    so is read by Chrome as BT.709 once it is 720 lines or taller: rgb(229, 57, 53) came out
+    as (244, 73, 50)."""
     relay = await start_relay(codec=codec)
     await source.evaluate(QUARTERS_PAGE)
     live = await create_live(relay, source)
